@@ -1,0 +1,3 @@
+from ctid.cli import main
+
+raise SystemExit(main())
