@@ -1,0 +1,211 @@
+"""TOML -> typed config. Every error names its key path; all errors are reported at once.
+
+A bad config never half-starts the daemon: `load()` either returns a complete
+`Config` or raises `ConfigError` listing every problem found.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_ENDPOINT = re.compile(r"^(tcp://[^:/\s]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
+_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class ConfigError(Exception):
+    """The config is invalid; `errors` holds one 'key.path: problem' line per error."""
+
+    def __init__(self, source: str, errors: list[str]) -> None:
+        self.source = source
+        self.errors = errors
+        super().__init__(f"{source}: {len(errors)} error(s)\n" + "\n".join(f"  {e}" for e in errors))
+
+
+@dataclass(frozen=True)
+class BusConfig:
+    pub: str = "tcp://127.0.0.1:5560"
+    req: str = "tcp://127.0.0.1:5561"
+    hwm: int = 100_000  # per-subscriber queue before ZeroMQ drops (counted as `dropped`)
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/ctid.db"
+    batch_size: int = 500
+    flush_interval: float = 0.5
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+    format: str = "kv"  # kv | json
+    stats_interval: float = 60.0  # seconds between counter log lines; 0 = never
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    kind: str
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = ""
+    secret: str = field(default="", repr=False)  # never printed or logged
+    options: dict[str, Any] = field(default_factory=dict)  # driver-specific keys
+
+
+@dataclass(frozen=True)
+class Config:
+    site: str
+    bus: BusConfig
+    database: DatabaseConfig
+    log: LogConfig
+    drivers: tuple[DriverConfig, ...]
+    source: str = "<defaults>"
+
+
+class _Checker:
+    """Collects errors while reading a table, so every problem is reported in one go."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def get(self, table: dict, path: str, key: str, kind: type | tuple, default: Any, required: bool = False) -> Any:
+        where = f"{path}.{key}" if path else key
+        if key not in table:
+            if required:
+                self.errors.append(f"{where}: required key is missing")
+            return default
+        value = table[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+            self.errors.append(f"{where}: expected {names}, got {type(value).__name__} {value!r}")
+            return default
+        return value
+
+    def unknown(self, table: dict, path: str, known: set[str]) -> None:
+        for key in sorted(set(table) - known):
+            self.errors.append(f"{path + '.' if path else ''}{key}: unknown key")
+
+
+def _table(c: _Checker, raw: dict, key: str) -> dict:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        c.errors.append(f"{key}: expected a table, got {type(value).__name__}")
+        return {}
+    return value
+
+
+def _secret(c: _Checker, d: dict, path: str) -> str:
+    """The PBX secret from `secret`, `secret_env` (an environment variable) or `secret_file`."""
+    secret = c.get(d, path, "secret", str, "")
+    env = c.get(d, path, "secret_env", str, "")
+    file = c.get(d, path, "secret_file", str, "")
+    if sum(map(bool, (secret, env, file))) > 1:
+        c.errors.append(f"{path}: give only one of secret, secret_env, secret_file")
+    if env:
+        if env not in os.environ:
+            c.errors.append(f"{path}.secret_env: environment variable {env} is not set")
+        return os.environ.get(env, "")
+    if file:
+        try:
+            return Path(file).read_text().strip()
+        except OSError as exc:
+            c.errors.append(f"{path}.secret_file: cannot read {file}: {exc.strerror}")
+    return secret
+
+
+def _driver(c: _Checker, d: Any, i: int, names: set[str]) -> DriverConfig | None:
+    path = f"driver[{i}]"
+    if not isinstance(d, dict):
+        c.errors.append(f"{path}: expected a table")
+        return None
+    kind = c.get(d, path, "kind", str, "", required=True)
+    name = c.get(d, path, "name", str, kind)
+    if name in names:
+        c.errors.append(f"{path}.name: duplicate driver name {name!r} (set `name` to tell them apart)")
+    names.add(name)
+    host = c.get(d, path, "host", str, "127.0.0.1")
+    port = c.get(d, path, "port", int, 5038)
+    if not 0 < port < 65536:
+        c.errors.append(f"{path}.port: {port} is not a TCP port (1-65535)")
+    username = c.get(d, path, "username", str, "")
+    secret = _secret(c, d, path)
+    core = {"kind", "name", "host", "port", "username", "secret", "secret_env", "secret_file"}
+    options = {k: v for k, v in d.items() if k not in core}
+    return DriverConfig(kind, name, host, port, username, secret, options)
+
+
+def parse(raw: dict, source: str = "<string>") -> Config:
+    """Validate a decoded TOML document; raise ConfigError with every problem found."""
+    c = _Checker()
+    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins"})
+    site = c.get(raw, "", "site", str, "", required=True)
+    if site and not _NAME.match(site):
+        c.errors.append(f"site: {site!r} may only hold letters, digits, '_' and '-' (it is a topic segment)")
+
+    b = _table(c, raw, "bus")
+    c.unknown(b, "bus", {"pub", "req", "hwm"})
+    bus = BusConfig(
+        pub=c.get(b, "bus", "pub", str, BusConfig.pub),
+        req=c.get(b, "bus", "req", str, BusConfig.req),
+        hwm=c.get(b, "bus", "hwm", int, BusConfig.hwm),
+    )
+    for key in ("pub", "req"):
+        if not _ENDPOINT.match(getattr(bus, key)):
+            c.errors.append(f"bus.{key}: {getattr(bus, key)!r} is not a ZeroMQ endpoint (tcp://host:port or ipc://path)")
+    if bus.pub == bus.req:
+        c.errors.append("bus.req: must differ from bus.pub")
+
+    db = _table(c, raw, "database")
+    c.unknown(db, "database", {"url", "batch_size", "flush_interval"})
+    database = DatabaseConfig(
+        url=c.get(db, "database", "url", str, DatabaseConfig.url),
+        batch_size=c.get(db, "database", "batch_size", int, DatabaseConfig.batch_size),
+        flush_interval=c.get(db, "database", "flush_interval", float, DatabaseConfig.flush_interval),
+    )
+    if "://" not in database.url:
+        c.errors.append(f"database.url: {database.url!r} is not an SQLAlchemy URL (e.g. sqlite:///var/ctid.db)")
+
+    lg = _table(c, raw, "log")
+    c.unknown(lg, "log", {"level", "format", "stats_interval"})
+    log = LogConfig(
+        level=c.get(lg, "log", "level", str, LogConfig.level).upper(),
+        format=c.get(lg, "log", "format", str, LogConfig.format),
+        stats_interval=c.get(lg, "log", "stats_interval", float, LogConfig.stats_interval),
+    )
+    if log.level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        c.errors.append(f"log.level: {log.level!r} is not one of DEBUG, INFO, WARNING, ERROR")
+    if log.format not in {"kv", "json"}:
+        c.errors.append(f"log.format: {log.format!r} is not 'kv' or 'json'")
+
+    raw_drivers = raw.get("driver", [])
+    if not isinstance(raw_drivers, list):
+        c.errors.append("driver: expected an array of tables ([[driver]])")
+        raw_drivers = []
+    names: set[str] = set()
+    drivers = tuple(d for i, d in enumerate(raw_drivers) if (d := _driver(c, d, i, names)) is not None)
+    if not drivers:
+        c.errors.append("driver: at least one [[driver]] is required")
+
+    if c.errors:
+        raise ConfigError(source, c.errors)
+    return Config(site, bus, database, log, drivers, source)
+
+
+def load(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML file. Relative sqlite paths are taken from the working directory."""
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(p), [f"not valid TOML: {exc}"]) from None
+    return parse(raw, str(p))

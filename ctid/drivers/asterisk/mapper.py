@@ -1,0 +1,622 @@
+"""AMI frames -> normalized events. No I/O: frames in (dicts from protocol.py), event dicts out.
+
+Correlation rules (see docs/design.md, "Asterisk mapping"):
+- one customer call = one Linkedid: Local channel halves, agent legs and transfer
+  legs share it; AttendedTransfer linkedids that differ are aliased onto the first.
+- a channel is an agent leg when its device (channel name without the `-xxxx;n`
+  suffix) is a known queue member's interface.
+- QueueCallerAbandon is a real abandon only when the caller side asked to hang up
+  first (HangupRequest, or a caller leg hung up); otherwise the queue timed out
+  or the call was redirected out of the queue (`call.diverted`).
+- a recording's file name comes from the VarSet MIXMONITOR_FILENAME just before
+  MixMonitorStart; a recording ends with MixMonitorStop or with its channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+log = logging.getLogger("ctid.driver.asterisk")
+
+Event = dict[str, Any]
+
+_PLACEHOLDERS = frozenset({"", "<unknown>", "<Unknown>"})
+WITHHELD = frozenset({"anonymous", "Anonymous", "restricted", "Restricted", "private", "Private"})
+DEFAULT_INBOUND_CONTEXTS = ("inbound", "from-pstn", "from-trunk", "from-external", "from-did")
+
+
+def device_of(channel: str) -> str:
+    """`Local/1001@agents-00000008;1` -> `Local/1001@agents`; `PJSIP/1001-0000002a` -> `PJSIP/1001`."""
+    base, sep, _ = channel.rpartition("-")
+    return base if sep else channel
+
+
+def interface_device(interface: str) -> str:
+    """A queue member interface as a device key: `Local/1001@agents/n` -> `Local/1001@agents`."""
+    return interface[:-2] if interface.endswith("/n") else interface
+
+
+def agent_id(interface: str) -> str:
+    """The PBX-neutral agent id of a member interface: its extension (`Local/1001@agents/n` -> `1001`)."""
+    _, _, rest = interface.partition("/")
+    rest = rest or interface
+    return rest.split("@", 1)[0].split("/", 1)[0]
+
+
+def _clean(value: str | None) -> str | None:
+    return None if value is None or value in _PLACEHOLDERS else value
+
+
+@dataclass(slots=True)
+class _Member:
+    agent: str
+    name: str | None
+    interface: str
+    paused: dict[str, bool] = field(default_factory=dict)  # queue -> paused
+    wrapup: float = 0.0
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    called: str | None = None
+    caller: str | None = None
+    caller_name: str | None = None
+    withheld: bool = False
+    direction: str | None = None
+    first_context: str | None = None
+    origin_agent: str | None = None  # the agent whose device started the call
+    offered: bool = False
+    queue: str | None = None
+    in_queue: str | None = None
+    agent: str | None = None
+    device: str | None = None
+    caller_gone: bool = False
+    held: bool = False
+    redirecting: bool = False
+    channels: set[str] = field(default_factory=set)
+
+
+class AsteriskMapper:
+    """Stateful normalizer for one AMI link. `handle(frame, ts)` returns the events it causes."""
+
+    def __init__(
+        self,
+        source: str = "asterisk",
+        inbound_contexts: tuple[str, ...] = DEFAULT_INBOUND_CONTEXTS,
+        wrapup: dict[str, float] | None = None,
+        internal_digits: int = 5,
+    ) -> None:
+        self.source = source
+        self.inbound_contexts = frozenset(inbound_contexts)
+        self.queue_wrapup = dict(wrapup or {})
+        self.internal_digits = internal_digits
+        self.calls: dict[str, _Call] = {}
+        self.chan_call: dict[str, str] = {}  # uniqueid -> call_id
+        self.chan_name: dict[str, str] = {}  # uniqueid -> channel name
+        self.aliases: dict[str, str] = {}  # linkedid -> call_id it was merged into
+        self.members: dict[str, _Member] = {}  # device key -> member
+        self.connected: dict[str, str] = {}  # member device -> call_id (open AgentConnect)
+        self.recording_file: dict[str, str] = {}  # uniqueid -> MIXMONITOR_FILENAME
+        self.recordings: dict[str, tuple[str, str | None, float]] = {}  # uniqueid -> (call_id, path, t0)
+        self.unknown = 0  # frames of events we do not map
+        self.orphans = 0  # events for channels/calls we never saw
+        self._handlers: dict[str, Callable[[dict[str, str], float, list[Event]], None]] = {
+            "Newchannel": self._newchannel,
+            "Newstate": self._newstate,
+            "HangupRequest": self._hangup_request,
+            "Hangup": self._hangup,
+            "DialBegin": self._dial_begin,
+            "DialEnd": self._dial_end,
+            "QueueCallerJoin": self._queue_join,
+            "QueueCallerLeave": self._queue_leave,
+            "QueueCallerAbandon": self._queue_abandon,
+            "AgentCalled": self._agent_called,
+            "AgentRingNoAnswer": self._agent_ring_no_answer,
+            "AgentConnect": self._agent_connect,
+            "AgentComplete": self._agent_complete,
+            "Hold": self._hold,
+            "Unhold": self._unhold,
+            "BlindTransfer": self._blind_transfer,
+            "AttendedTransfer": self._attended_transfer,
+            "VarSet": self._varset,
+            "MixMonitorStart": self._mixmonitor_start,
+            "MixMonitorStop": self._mixmonitor_stop,
+            "QueueMemberPause": self._member_pause,
+            "QueueMemberAdded": self._member_added,
+            "QueueMemberRemoved": self._member_removed,
+            "QueueMemberStatus": self._member_status,
+            "QueueMember": self._member_status,
+        }
+        # Events that carry nothing for the model but are expected (not counted as unknown).
+        self._ignored = frozenset(
+            {
+                "BridgeEnter", "BridgeLeave", "BridgeMerge", "FullyBooted", "OriginateResponse",
+                "QueueParams", "QueueEntry", "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete",
+                "CoreShowChannel", "CoreShowChannelsComplete", "Status", "StatusComplete", "AGIExecStart",
+                "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd", "Shutdown", "UserEvent", "NewConnectedLine", "Rename", "Masquerade",
+            }
+        )
+
+    # -- entry points ---------------------------------------------------------------------
+
+    def handle(self, frame: dict[str, str], ts: float) -> list[Event]:
+        """Map one frame (an event; responses are the link's business) to zero or more events."""
+        name = frame.get("Event")
+        if name is None:
+            return []
+        handler = self._handlers.get(name)
+        if handler is None:
+            if name not in self._ignored:
+                self.unknown += 1
+            return []
+        out: list[Event] = []
+        try:
+            handler(frame, ts, out)
+        except (KeyError, ValueError, TypeError) as exc:
+            # A frame missing a field it should have: count, log with context, go on.
+            self.unknown += 1
+            log.warning("cannot map AMI event", extra={"ctx": {"event": name, "error": repr(exc), "uniqueid": frame.get("Uniqueid")}})
+        return out
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _call_id(self, linkedid: str) -> str:
+        return self.aliases.get(linkedid, linkedid)
+
+    def _event(self, type_: str, call: _Call, ts: float, **extra: Any) -> Event:
+        event: Event = {
+            "type": type_,
+            "ts": ts,
+            "source": self.source,
+            "call_id": call.call_id,
+            "caller": call.caller,
+            "caller_name": call.caller_name,
+            "called": call.called,
+            "queue": call.queue,
+            "agent": call.agent,
+            "device": call.device,
+            "direction": call.direction,
+        }
+        event.update(extra)
+        return event
+
+    def _member_for(self, channel_or_iface: str | None) -> _Member | None:
+        if not channel_or_iface:
+            return None
+        return self.members.get(device_of(channel_or_iface)) or self.members.get(interface_device(channel_or_iface))
+
+    def _is_agent_leg(self, uid: str) -> bool:
+        name = self.chan_name.get(uid)
+        return name is not None and device_of(name) in self.members
+
+    def _ensure_call(self, frame: dict[str, str], uid_key: str = "Uniqueid", link_key: str = "Linkedid") -> _Call | None:
+        """The call a frame's channel belongs to, registering a channel first seen mid-call."""
+        uid = frame.get(uid_key)
+        call_id = self.chan_call.get(uid) if uid else None
+        if call_id is None:
+            linkedid = frame.get(link_key)
+            if not linkedid:
+                self.orphans += 1
+                return None
+            call_id = self._call_id(linkedid)
+            if uid:
+                self.chan_call[uid] = call_id
+                self.chan_name[uid] = frame.get("Channel", "")
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = _Call(call_id)
+        if uid:
+            call.channels.add(uid)
+        return call
+
+    def _learn_caller(self, call: _Call, frame: dict[str, str]) -> None:
+        num = frame.get("CallerIDNum")
+        if num in WITHHELD:
+            call.withheld = True
+            call.caller = None
+        elif _clean(num) is not None:
+            call.caller = num
+        name = _clean(frame.get("CallerIDName"))
+        if name is not None:
+            call.caller_name = name
+
+    def _offer(self, call: _Call, ts: float, out: list[Event]) -> None:
+        if call.offered:
+            return
+        call.offered = True
+        if call.direction is None:
+            if call.in_queue or call.first_context in self.inbound_contexts:
+                call.direction = "inbound"
+            elif call.origin_agent is not None:
+                digits = len((call.called or "").lstrip("+"))
+                call.direction = "outbound" if digits > self.internal_digits else "internal"
+            else:
+                call.direction = "internal"
+        extra = {"x": {"withheld": True}} if call.withheld else {}
+        out.append(self._event("call.offered", call, ts, **extra))
+
+    def _close(self, call: _Call, ts: float, out: list[Event], **extra: Any) -> None:
+        for uid in list(call.channels):
+            self._end_recording(uid, ts, out)
+            self.chan_call.pop(uid, None)
+            self.chan_name.pop(uid, None)
+        del self.calls[call.call_id]
+        for device, call_id in list(self.connected.items()):
+            if call_id == call.call_id:
+                del self.connected[device]
+        if call.offered:
+            out.append(self._event("call.cleared", call, ts, **extra))
+
+    def _end_recording(self, uid: str, ts: float, out: list[Event]) -> None:
+        rec = self.recordings.pop(uid, None)
+        self.recording_file.pop(uid, None)
+        if rec is None:
+            return
+        call_id, path, t0 = rec
+        call = self.calls.get(call_id) or _Call(call_id)
+        out.append(self._event("recording.stopped", call, ts, path=path, duration=round(ts - t0, 3)))
+
+    # -- channels ------------------------------------------------------------------------
+
+    def _newchannel(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        uid, linkedid = f["Uniqueid"], f["Linkedid"]
+        call_id = self._call_id(linkedid)
+        self.chan_call[uid] = call_id
+        self.chan_name[uid] = f["Channel"]
+        call = self.calls.get(call_id)
+        if call is None:
+            call = self.calls[call_id] = _Call(call_id)
+            call.called = _clean(f.get("Exten"))
+            call.first_context = f.get("Context")
+            member = self._member_for(f["Channel"])
+            if member is not None:
+                call.origin_agent = member.agent
+                call.agent = member.agent
+                call.device = member.agent
+        call.channels.add(uid)
+        if not self._is_agent_leg(uid):
+            self._learn_caller(call, f)
+
+    def _newstate(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        if not self._is_agent_leg(f["Uniqueid"]):
+            self._learn_caller(call, f)
+        if f.get("ChannelState") == "6":  # Up: the call is real (answered by the PBX or a device)
+            self._offer(call, ts, out)
+
+    def _hangup_request(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        uid = f.get("Uniqueid", "")
+        call_id = self.chan_call.get(uid)
+        if call_id in self.calls and not self._is_agent_leg(uid):
+            self.calls[call_id].caller_gone = True
+
+    def _hangup(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        uid = f["Uniqueid"]
+        call_id = self.chan_call.get(uid)
+        call = self.calls.get(call_id) if call_id else None
+        if call is None:
+            self.orphans += 1
+            return
+        if not self._is_agent_leg(uid):
+            call.caller_gone = True
+        self._end_recording(uid, ts, out)
+        call.channels.discard(uid)
+        self.chan_call.pop(uid, None)
+        self.chan_name.pop(uid, None)
+        if not call.channels:
+            cause = f.get("Cause")
+            self._close(call, ts, out, cause=int(cause) if cause and cause.isdigit() else None)
+
+    def _dial_begin(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        # Only device-to-device dials; queue rings come as AgentCalled, originates have no Channel.
+        if "Channel" not in f or "DestChannel" not in f:
+            return
+        call = self._ensure_call(f)
+        if call is None or call.in_queue:
+            return
+        member = self._member_for(f["DestChannel"])
+        if member is not None and self.connected.get(device_of(f["DestChannel"])) is not None:
+            return
+        self._offer(call, ts, out)
+        dest = member.agent if member else device_of(f["DestChannel"])
+        out.append(self._event("call.delivered", call, ts, device=dest, agent=member.agent if member else call.agent))
+
+    def _dial_end(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        if "Channel" not in f or f.get("DialStatus") != "ANSWER":
+            return
+        call = self._ensure_call(f)
+        if call is None or call.in_queue or call.queue is not None:
+            return
+        member = self._member_for(f.get("DestChannel"))
+        if member is not None:
+            call.agent = member.agent
+        call.device = member.agent if member else device_of(f.get("DestChannel", ""))
+        out.append(self._event("call.established", call, ts))
+
+    # -- queues --------------------------------------------------------------------------
+
+    def _queue_join(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        self._learn_caller(call, f)
+        call.in_queue = call.queue = f["Queue"]
+        call.agent = call.device = None
+        call.redirecting = False
+        self._offer(call, ts, out)
+        out.append(self._event("call.queued", call, ts, position=int(f.get("Position") or 0)))
+
+    def _queue_leave(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self.calls.get(self.chan_call.get(f.get("Uniqueid", ""), ""))
+        if call is not None:
+            call.in_queue = None
+
+    def _queue_abandon(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        call.in_queue = None
+        call.queue = f["Queue"]
+        wait = float(f.get("HoldTime") or 0)
+        fields = {"wait": wait, "position": int(f.get("Position") or 0), "original_position": int(f.get("OriginalPosition") or 0)}
+        if call.caller_gone:
+            out.append(self._event("call.abandoned", call, ts, disposition="abandoned", **fields))
+        else:
+            cause = "redirected" if call.redirecting else "timeout"
+            out.append(self._event("call.diverted", call, ts, cause=cause, **fields))
+
+    def _agent_called(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        member = self._member(f["Interface"], f.get("MemberName"))
+        self._offer(call, ts, out)
+        out.append(self._event("call.delivered", call, ts, agent=member.agent, device=member.agent, queue=f["Queue"]))
+
+    def _agent_ring_no_answer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        member = self._member(f["Interface"], f.get("MemberName"))
+        ring = float(f.get("RingTime") or 0) / 1000.0
+        out.append(self._event("call.diverted", call, ts, cause="no_answer", agent=member.agent, device=member.agent, ring=ring))
+
+    def _agent_connect(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        member = self._member(f["Interface"], f.get("MemberName"))
+        call.in_queue = None
+        call.queue = f["Queue"]
+        call.agent = call.device = member.agent
+        self.connected[interface_device(f["Interface"])] = call.call_id
+        ring = float(f.get("RingTime") or 0)
+        out.append(self._event("call.established", call, ts, wait=float(f.get("HoldTime") or 0), ring=ring))
+
+    def _agent_complete(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        # May arrive after the caller's Hangup and without channel fields: correlate by member.
+        device = interface_device(f["Interface"])
+        call_id = self.connected.pop(device, None)
+        if call_id is None and f.get("Linkedid"):
+            call_id = self._call_id(f["Linkedid"])
+        member = self._member(f["Interface"], f.get("MemberName"))
+        wrapup = member.wrapup or self.queue_wrapup.get(f.get("Queue", ""), 0.0)
+        if wrapup > 0:
+            out.append(
+                {"type": "agent.acw", "ts": ts, "source": self.source, "agent": member.agent, "name": member.name,
+                 "queue": f.get("Queue"), "call_id": call_id, "duration": wrapup}
+            )
+
+    # -- features ------------------------------------------------------------------------
+
+    def _hold(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None or call.held:
+            return
+        call.held = True
+        member = self._member_for(f.get("Channel"))
+        out.append(self._event("call.held", call, ts, agent=member.agent if member else call.agent))
+
+    def _unhold(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None or not call.held:  # a blind transfer gives an Unhold with no Hold
+            return
+        call.held = False
+        member = self._member_for(f.get("Channel"))
+        out.append(self._event("call.retrieved", call, ts, agent=member.agent if member else call.agent))
+
+    def _transfer(self, call: _Call, ts: float, out: list[Event], kind: str, transferer: str | None, target: str | None) -> None:
+        member = self._member_for(transferer)
+        agent = member.agent if member else call.agent
+        if call.held:
+            call.held = False
+            out.append(self._event("call.retrieved", call, ts, agent=agent))
+        out.append(self._event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
+        if member is not None:
+            self.connected.pop(interface_device(member.interface), None)
+        call.agent = None
+        call.device = target
+
+    def _blind_transfer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        if f.get("Result") != "Success":
+            return
+        call = self._ensure_call(f, "TransfereeUniqueid", "TransfereeLinkedid")
+        if call is not None:
+            self._transfer(call, ts, out, "blind", f.get("TransfererChannel"), _clean(f.get("Extension")))
+
+    def _attended_transfer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        if f.get("Result") != "Success":
+            return
+        call = self._ensure_call(f, "TransfereeUniqueid", "TransfereeLinkedid")
+        if call is None:
+            return
+        for key in ("SecondTransfererLinkedid", "TransferTargetLinkedid"):
+            other = f.get(key)
+            if other and self._call_id(other) != call.call_id:
+                self._merge(self._call_id(other), call)
+        target = _clean(f.get("TransferTargetExten")) or _clean(f.get("SecondTransfererExten"))
+        self._transfer(call, ts, out, "attended", f.get("OrigTransfererChannel"), target)
+
+    def _merge(self, other_id: str, into: _Call) -> None:
+        """The consultation call becomes part of the customer call (one call_id for the whole call)."""
+        self.aliases[other_id] = into.call_id
+        other = self.calls.pop(other_id, None)
+        if other is None:
+            return
+        for uid in other.channels:
+            self.chan_call[uid] = into.call_id
+            into.channels.add(uid)
+        for uid, (cid, path, t0) in list(self.recordings.items()):
+            if cid == other_id:
+                self.recordings[uid] = (into.call_id, path, t0)
+
+    def _varset(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        if f.get("Variable") == "MIXMONITOR_FILENAME" and "Uniqueid" in f:
+            self.recording_file[f["Uniqueid"]] = f.get("Value", "")
+
+    def _mixmonitor_start(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        call = self._ensure_call(f)
+        if call is None:
+            return
+        uid = f["Uniqueid"]
+        self._end_recording(uid, ts, out) if uid in self.recordings else None
+        path = self.recording_file.pop(uid, None) or None
+        self.recordings[uid] = (call.call_id, path, ts)
+        out.append(self._event("recording.started", call, ts, path=path))
+
+    def _mixmonitor_stop(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        self._end_recording(f.get("Uniqueid", ""), ts, out)
+
+    # -- agents --------------------------------------------------------------------------
+
+    def _member(self, interface: str, name: str | None) -> _Member:
+        device = interface_device(interface)
+        member = self.members.get(device)
+        if member is None:
+            member = self.members[device] = _Member(agent_id(interface), _clean(name), interface)
+        elif name and member.name is None:
+            member.name = _clean(name)
+        return member
+
+    def _agent_event(self, type_: str, member: _Member, ts: float, queue: str | None, **extra: Any) -> Event:
+        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": member.agent, "name": member.name,
+                        "queue": queue, "device": member.agent}
+        event.update(extra)
+        return event
+
+    def _member_pause(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        member = self._member(f["Interface"], f.get("MemberName"))
+        queue = f.get("Queue") or None
+        paused = f.get("Paused") == "1"
+        if queue is not None:
+            member.paused[queue] = paused
+        else:  # an interface-wide pause
+            for q in member.paused:
+                member.paused[q] = paused
+        if paused:
+            out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
+        else:
+            out.append(self._agent_event("agent.ready", member, ts, queue))
+
+    def _member_added(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        member = self._member(f["Interface"], f.get("MemberName"))
+        queue = f["Queue"]
+        paused = f.get("Paused") == "1"
+        member.paused[queue] = paused
+        member.wrapup = float(f.get("Wrapuptime") or 0)
+        out.append(self._agent_event("agent.logged_on", member, ts, queue, penalty=int(f.get("Penalty") or 0)))
+        if paused:
+            out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
+
+    def _member_removed(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        member = self._member(f["Interface"], f.get("MemberName"))
+        member.paused.pop(f["Queue"], None)
+        out.append(self._agent_event("agent.logged_off", member, ts, f["Queue"]))
+
+    def _member_status(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
+        """QueueMemberStatus and QueueMember (list item): learn members; catch pauses made out of sight."""
+        interface = f.get("Interface") or f.get("Location")
+        queue = f.get("Queue")
+        if not interface or not queue:
+            raise KeyError("Interface/Location or Queue")
+        member = self._member(interface, f.get("MemberName") or f.get("Name"))
+        member.wrapup = float(f.get("Wrapuptime") or 0)
+        paused = f.get("Paused") == "1"
+        known = member.paused.get(queue)
+        if known is None:
+            member.paused[queue] = paused
+            out.append(self._agent_event("agent.logged_on", member, ts, queue, penalty=int(f.get("Penalty") or 0)))
+            if paused:
+                out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
+        elif known != paused:
+            member.paused[queue] = paused
+            if paused:
+                out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
+            else:
+                out.append(self._agent_event("agent.ready", member, ts, queue))
+
+    # -- resync --------------------------------------------------------------------------
+
+    def mark_redirect(self, channel: str) -> None:
+        """The link sent a Redirect for this channel: a queue exit that follows is not a timeout."""
+        for uid, name in self.chan_name.items():
+            if name == channel and (call := self.calls.get(self.chan_call.get(uid, ""))) is not None:
+                call.redirecting = True
+
+    def resync(self, channels: list[dict[str, str]], members: list[dict[str, str]],
+               entries: list[dict[str, str]], ts: float) -> list[Event]:
+        """Rebuild from CoreShowChannel, QueueMember and QueueEntry items after a (re)connect.
+
+        Calls whose channels are all gone ended while the link was down: they are
+        closed with disposition `lost`. Live channels we never saw are adopted.
+        """
+        out: list[Event] = []
+        for item in members:
+            self._member_status(item, ts, out)
+        live = {c["Uniqueid"]: c for c in channels if c.get("Uniqueid")}
+        closed = 0
+        for call in list(self.calls.values()):
+            for uid in list(call.channels):
+                if uid not in live:
+                    self._end_recording(uid, ts, out)
+                    call.channels.discard(uid)
+                    self.chan_call.pop(uid, None)
+                    self.chan_name.pop(uid, None)
+            if not call.channels:
+                closed += call.offered
+                self._close(call, ts, out, disposition="lost")
+        for uid, item in live.items():
+            if uid in self.chan_call:
+                continue
+            item = {**item, "Linkedid": item.get("Linkedid") or uid}
+            self._newchannel(item, ts, out)
+            call = self.calls[self.chan_call[uid]]
+            if item.get("ChannelState") == "6":
+                self._offer(call, ts, out)
+        for entry in entries:
+            call_id = self.chan_call.get(entry.get("Uniqueid", ""))
+            call = self.calls.get(call_id) if call_id else None
+            if call is not None and call.in_queue != entry.get("Queue"):
+                call.in_queue = call.queue = entry.get("Queue")
+                self._learn_caller(call, entry)
+                self._offer(call, ts, out)
+                out.append(self._event("call.queued", call, ts, position=int(entry.get("Position") or 0)))
+        # Calls bridged to an agent leg: established with that agent.
+        for call in self.calls.values():
+            if call.agent is None and not call.in_queue:
+                for uid in call.channels:
+                    item = live.get(uid)
+                    member = self._member_for(self.chan_name.get(uid))
+                    if item and member and (item.get("BridgeId") or item.get("BridgeID")):
+                        call.agent = call.device = member.agent
+                        self.connected[interface_device(member.interface)] = call.call_id
+                        out.append(self._event("call.established", call, ts))
+                        break
+        out.append({"type": "system.resynced", "ts": ts, "source": self.source, "calls": len(self.calls),
+                    "agents": len(self.members), "closed": closed})
+        return out
