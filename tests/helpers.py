@@ -100,3 +100,66 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+def frame(**fields: Any) -> bytes:
+    """One AMI frame from keyword fields (in order)."""
+    return ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
+
+
+class ScriptedAmi:
+    """A minimal AMI peer on real TCP for failure tests: answers Login, list actions from
+    `lists`, and sends whatever bytes the test pushes. Each connection is recorded."""
+
+    def __init__(self, lists: dict[str, list[bytes]] | None = None, secret: str | None = None) -> None:
+        self.lists = lists or {}
+        self.secret = secret
+        self.writers: list[asyncio.StreamWriter] = []
+        self.logins = 0
+        self.actions: list[dict[str, str]] = []
+        self._server = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for w in self.writers:
+            w.close()
+        self._server.close()
+
+    def push(self, data: bytes, conn: int = -1) -> None:
+        self.writers[conn].write(data)
+
+    def drop(self) -> None:
+        """Cut every live connection, as a PBX restart or a network fault would."""
+        for w in self.writers:
+            w.transport.abort()
+
+    async def _serve(self, reader, writer) -> None:
+        writer.write(b"Asterisk Call Manager/11.0.0\r\n")
+        try:
+            while True:
+                raw = await reader.readuntil(b"\r\n\r\n")
+                action = dict(line.split(": ", 1) for line in raw.decode().strip().split("\r\n"))
+                self.actions.append(action)
+                aid = action.get("ActionID", "")
+                name = action.get("Action", "").lower()
+                if name == "login":
+                    if self.secret is not None and action.get("Secret") != self.secret:
+                        writer.write(frame(Response="Error", ActionID=aid, Message="Authentication failed"))
+                        continue
+                    self.logins += 1
+                    self.writers.append(writer)
+                    writer.write(frame(Response="Success", ActionID=aid, Message="Authentication accepted"))
+                elif name in ("queuestatus", "coreshowchannels"):
+                    items = self.lists.get(name, [])
+                    writer.write(frame(Response="Success", ActionID=aid, EventList="start", Message="will follow"))
+                    for item in items:
+                        writer.write(item.replace(b"\r\n\r\n", f"\r\nActionID: {aid}\r\n\r\n".encode()))
+                    done = "QueueStatusComplete" if name == "queuestatus" else "CoreShowChannelsComplete"
+                    writer.write(frame(Event=done, ActionID=aid, EventList="Complete", ListItems=len(items)))
+                else:
+                    writer.write(frame(Response="Success", ActionID=aid, Ping="Pong"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass

@@ -236,6 +236,7 @@ class AmiLink:
         entries = [i for i in queue_items if i.get("Event") == "QueueEntry"]
         for event in self.mapper.resync(channels, members, entries, time.time()):
             self.sink(event)
+        self.counters.inc(self._prefix + "resyncs")
         log.info("resynced", extra={"ctx": {"driver": self.name, "channels": len(channels), "members": len(members), "waiting": len(entries)}})
 
     async def _keepalive(self) -> None:

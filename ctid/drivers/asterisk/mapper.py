@@ -199,8 +199,7 @@ class AsteriskMapper:
         if call_id is None:
             linkedid = frame.get(link_key)
             if not linkedid:
-                self.orphans += 1
-                return None
+                raise KeyError(f"{uid_key}/{link_key}")  # malformed: counted and logged by handle()
             call_id = self._call_id(linkedid)
             if uid:
                 self.chan_call[uid] = call_id
