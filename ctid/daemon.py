@@ -41,6 +41,8 @@ class Daemon:
         self.counters.gauge("state.calls", lambda: len(self.state.calls))
         self.counters.gauge("state.agents", lambda: len(self.state.agents))
         self.counters.gauge("bus.seq", lambda: self.bus.seq)
+        self.bus.register_op("snapshot", self._snapshot, "live calls, agents and queues with the seq they reflect")
+        self.bus.register_op("stats", self._stats, "the daemon's counters")
 
     def dispatch(self, event: dict[str, Any]) -> None:
         """The hot path: state, then bus, then the store's queue."""
@@ -61,8 +63,6 @@ class Daemon:
 
     async def start(self) -> None:
         self.store.start()
-        self.bus.register_op("snapshot", self._snapshot, "live calls, agents and queues with the seq they reflect")
-        self.bus.register_op("stats", self._stats, "the daemon's counters")
         self.bus.start()
         for driver in self.drivers:
             self._tasks.append(asyncio.ensure_future(self._run_driver(driver)))
