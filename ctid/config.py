@@ -190,7 +190,8 @@ def parse(raw: dict, source: str = "<string>") -> Config:
         c.errors.append("driver: expected an array of tables ([[driver]])")
         raw_drivers = []
     names: set[str] = set()
-    drivers = tuple(d for i, d in enumerate(raw_drivers) if (d := _driver(c, d, i, names)) is not None)
+    parsed = [_driver(c, d, i, names) for i, d in enumerate(raw_drivers)]
+    drivers = tuple(d for d in parsed if d is not None)
     if not drivers:
         c.errors.append("driver: at least one [[driver]] is required")
 
