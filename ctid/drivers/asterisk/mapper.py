@@ -18,44 +18,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ctid.drivers.asterisk.members import Members, clean, device_of, interface_device
+
 log = logging.getLogger("ctid.driver.asterisk")
 
 Event = dict[str, Any]
 
-_PLACEHOLDERS = frozenset({"", "<unknown>", "<Unknown>"})
 WITHHELD = frozenset({"anonymous", "Anonymous", "restricted", "Restricted", "private", "Private"})
 DEFAULT_INBOUND_CONTEXTS = ("inbound", "from-pstn", "from-trunk", "from-external", "from-did")
-
-
-def device_of(channel: str) -> str:
-    """`Local/1001@agents-00000008;1` -> `Local/1001@agents`; `PJSIP/1001-0000002a` -> `PJSIP/1001`."""
-    base, sep, _ = channel.rpartition("-")
-    return base if sep else channel
-
-
-def interface_device(interface: str) -> str:
-    """A queue member interface as a device key: `Local/1001@agents/n` -> `Local/1001@agents`."""
-    return interface[:-2] if interface.endswith("/n") else interface
-
-
-def agent_id(interface: str) -> str:
-    """The PBX-neutral agent id of a member interface: its extension (`Local/1001@agents/n` -> `1001`)."""
-    _, _, rest = interface.partition("/")
-    rest = rest or interface
-    return rest.split("@", 1)[0].split("/", 1)[0]
-
-
-def _clean(value: str | None) -> str | None:
-    return None if value is None or value in _PLACEHOLDERS else value
-
-
-@dataclass(slots=True)
-class _Member:
-    agent: str
-    name: str | None
-    interface: str
-    paused: dict[str, bool] = field(default_factory=dict)  # queue -> paused
-    wrapup: float = 0.0
 
 
 @dataclass(slots=True)
@@ -97,7 +67,7 @@ class AsteriskMapper:
         self.chan_call: dict[str, str] = {}  # uniqueid -> call_id
         self.chan_name: dict[str, str] = {}  # uniqueid -> channel name
         self.aliases: dict[str, str] = {}  # linkedid -> call_id it was merged into
-        self.members: dict[str, _Member] = {}  # device key -> member
+        self.members = Members(source)
         self.connected: dict[str, str] = {}  # member device -> call_id (open AgentConnect)
         self.recording_file: dict[str, str] = {}  # uniqueid -> MIXMONITOR_FILENAME
         self.recordings: dict[str, tuple[str, str | None, float]] = {}  # uniqueid -> (call_id, path, t0)
@@ -124,11 +94,11 @@ class AsteriskMapper:
             "VarSet": self._varset,
             "MixMonitorStart": self._mixmonitor_start,
             "MixMonitorStop": self._mixmonitor_stop,
-            "QueueMemberPause": self._member_pause,
-            "QueueMemberAdded": self._member_added,
-            "QueueMemberRemoved": self._member_removed,
-            "QueueMemberStatus": self._member_status,
-            "QueueMember": self._member_status,
+            "QueueMemberPause": self.members.pause,
+            "QueueMemberAdded": self.members.added,
+            "QueueMemberRemoved": self.members.removed,
+            "QueueMemberStatus": self.members.status,
+            "QueueMember": self.members.status,
         }
         # Events that carry nothing for the model but are expected (not counted as unknown).
         self._ignored = frozenset(
@@ -183,14 +153,9 @@ class AsteriskMapper:
         event.update(extra)
         return event
 
-    def _member_for(self, channel_or_iface: str | None) -> _Member | None:
-        if not channel_or_iface:
-            return None
-        return self.members.get(device_of(channel_or_iface)) or self.members.get(interface_device(channel_or_iface))
-
     def _is_agent_leg(self, uid: str) -> bool:
         name = self.chan_name.get(uid)
-        return name is not None and device_of(name) in self.members
+        return name is not None and self.members.is_agent_channel(name)
 
     def _ensure_call(self, frame: dict[str, str], uid_key: str = "Uniqueid", link_key: str = "Linkedid") -> _Call | None:
         """The call a frame's channel belongs to, registering a channel first seen mid-call."""
@@ -216,9 +181,9 @@ class AsteriskMapper:
         if num in WITHHELD:
             call.withheld = True
             call.caller = None
-        elif _clean(num) is not None:
+        elif clean(num) is not None:
             call.caller = num
-        name = _clean(frame.get("CallerIDName"))
+        name = clean(frame.get("CallerIDName"))
         if name is not None:
             call.caller_name = name
 
@@ -268,9 +233,9 @@ class AsteriskMapper:
         call = self.calls.get(call_id)
         if call is None:
             call = self.calls[call_id] = _Call(call_id)
-            call.called = _clean(f.get("Exten"))
+            call.called = clean(f.get("Exten"))
             call.first_context = f.get("Context")
-            member = self._member_for(f["Channel"])
+            member = self.members.find(f["Channel"])
             if member is not None:
                 call.origin_agent = member.agent
                 call.agent = member.agent
@@ -318,7 +283,7 @@ class AsteriskMapper:
         call = self._ensure_call(f)
         if call is None or call.in_queue:
             return
-        member = self._member_for(f["DestChannel"])
+        member = self.members.find(f["DestChannel"])
         if member is not None and self.connected.get(device_of(f["DestChannel"])) is not None:
             return
         self._offer(call, ts, out)
@@ -331,7 +296,7 @@ class AsteriskMapper:
         call = self._ensure_call(f)
         if call is None or call.in_queue or call.queue is not None:
             return
-        member = self._member_for(f.get("DestChannel"))
+        member = self.members.find(f.get("DestChannel"))
         if member is not None:
             call.agent = member.agent
         call.device = member.agent if member else device_of(f.get("DestChannel", ""))
@@ -373,7 +338,7 @@ class AsteriskMapper:
         call = self._ensure_call(f)
         if call is None:
             return
-        member = self._member(f["Interface"], f.get("MemberName"))
+        member = self.members.learn(f["Interface"], f.get("MemberName"))
         self._offer(call, ts, out)
         out.append(self._event("call.delivered", call, ts, agent=member.agent, device=member.agent, queue=f["Queue"]))
 
@@ -381,7 +346,7 @@ class AsteriskMapper:
         call = self._ensure_call(f)
         if call is None:
             return
-        member = self._member(f["Interface"], f.get("MemberName"))
+        member = self.members.learn(f["Interface"], f.get("MemberName"))
         ring = float(f.get("RingTime") or 0) / 1000.0
         out.append(self._event("call.diverted", call, ts, cause="no_answer", agent=member.agent, device=member.agent, ring=ring))
 
@@ -389,7 +354,7 @@ class AsteriskMapper:
         call = self._ensure_call(f)
         if call is None:
             return
-        member = self._member(f["Interface"], f.get("MemberName"))
+        member = self.members.learn(f["Interface"], f.get("MemberName"))
         call.in_queue = None
         call.queue = f["Queue"]
         call.agent = call.device = member.agent
@@ -403,7 +368,7 @@ class AsteriskMapper:
         call_id = self.connected.pop(device, None)
         if call_id is None and f.get("Linkedid"):
             call_id = self._call_id(f["Linkedid"])
-        member = self._member(f["Interface"], f.get("MemberName"))
+        member = self.members.learn(f["Interface"], f.get("MemberName"))
         wrapup = member.wrapup or self.queue_wrapup.get(f.get("Queue", ""), 0.0)
         if wrapup > 0:
             out.append(
@@ -418,7 +383,7 @@ class AsteriskMapper:
         if call is None or call.held:
             return
         call.held = True
-        member = self._member_for(f.get("Channel"))
+        member = self.members.find(f.get("Channel"))
         out.append(self._event("call.held", call, ts, agent=member.agent if member else call.agent))
 
     def _unhold(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
@@ -426,11 +391,11 @@ class AsteriskMapper:
         if call is None or not call.held:  # a blind transfer gives an Unhold with no Hold
             return
         call.held = False
-        member = self._member_for(f.get("Channel"))
+        member = self.members.find(f.get("Channel"))
         out.append(self._event("call.retrieved", call, ts, agent=member.agent if member else call.agent))
 
     def _transfer(self, call: _Call, ts: float, out: list[Event], kind: str, transferer: str | None, target: str | None) -> None:
-        member = self._member_for(transferer)
+        member = self.members.find(transferer)
         agent = member.agent if member else call.agent
         if call.held:
             call.held = False
@@ -446,7 +411,7 @@ class AsteriskMapper:
             return
         call = self._ensure_call(f, "TransfereeUniqueid", "TransfereeLinkedid")
         if call is not None:
-            self._transfer(call, ts, out, "blind", f.get("TransfererChannel"), _clean(f.get("Extension")))
+            self._transfer(call, ts, out, "blind", f.get("TransfererChannel"), clean(f.get("Extension")))
 
     def _attended_transfer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         if f.get("Result") != "Success":
@@ -458,7 +423,7 @@ class AsteriskMapper:
             other = f.get(key)
             if other and self._call_id(other) != call.call_id:
                 self._merge(self._call_id(other), call)
-        target = _clean(f.get("TransferTargetExten")) or _clean(f.get("SecondTransfererExten"))
+        target = clean(f.get("TransferTargetExten")) or clean(f.get("SecondTransfererExten"))
         self._transfer(call, ts, out, "attended", f.get("OrigTransfererChannel"), target)
 
     def _merge(self, other_id: str, into: _Call) -> None:
@@ -493,72 +458,6 @@ class AsteriskMapper:
 
     # -- agents --------------------------------------------------------------------------
 
-    def _member(self, interface: str, name: str | None) -> _Member:
-        device = interface_device(interface)
-        member = self.members.get(device)
-        if member is None:
-            member = self.members[device] = _Member(agent_id(interface), _clean(name), interface)
-        elif name and member.name is None:
-            member.name = _clean(name)
-        return member
-
-    def _agent_event(self, type_: str, member: _Member, ts: float, queue: str | None, **extra: Any) -> Event:
-        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": member.agent, "name": member.name,
-                        "queue": queue, "device": member.agent}
-        event.update(extra)
-        return event
-
-    def _member_pause(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        member = self._member(f["Interface"], f.get("MemberName"))
-        queue = f.get("Queue") or None
-        paused = f.get("Paused") == "1"
-        if queue is not None:
-            member.paused[queue] = paused
-        else:  # an interface-wide pause
-            for q in member.paused:
-                member.paused[q] = paused
-        if paused:
-            out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
-        else:
-            out.append(self._agent_event("agent.ready", member, ts, queue))
-
-    def _member_added(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        member = self._member(f["Interface"], f.get("MemberName"))
-        queue = f["Queue"]
-        paused = f.get("Paused") == "1"
-        member.paused[queue] = paused
-        member.wrapup = float(f.get("Wrapuptime") or 0)
-        out.append(self._agent_event("agent.logged_on", member, ts, queue, penalty=int(f.get("Penalty") or 0)))
-        if paused:
-            out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
-
-    def _member_removed(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        member = self._member(f["Interface"], f.get("MemberName"))
-        member.paused.pop(f["Queue"], None)
-        out.append(self._agent_event("agent.logged_off", member, ts, f["Queue"]))
-
-    def _member_status(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        """QueueMemberStatus and QueueMember (list item): learn members; catch pauses made out of sight."""
-        interface = f.get("Interface") or f.get("Location")
-        queue = f.get("Queue")
-        if not interface or not queue:
-            raise KeyError("Interface/Location or Queue")
-        member = self._member(interface, f.get("MemberName") or f.get("Name"))
-        member.wrapup = float(f.get("Wrapuptime") or 0)
-        paused = f.get("Paused") == "1"
-        known = member.paused.get(queue)
-        if known is None:
-            member.paused[queue] = paused
-            out.append(self._agent_event("agent.logged_on", member, ts, queue, penalty=int(f.get("Penalty") or 0)))
-            if paused:
-                out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
-        elif known != paused:
-            member.paused[queue] = paused
-            if paused:
-                out.append(self._agent_event("agent.not_ready", member, ts, queue, reason=_clean(f.get("PausedReason"))))
-            else:
-                out.append(self._agent_event("agent.ready", member, ts, queue))
-
     # -- resync --------------------------------------------------------------------------
 
     def mark_redirect(self, channel: str) -> None:
@@ -576,7 +475,7 @@ class AsteriskMapper:
         """
         out: list[Event] = []
         for item in members:
-            self._member_status(item, ts, out)
+            self.members.status(item, ts, out)
         live = {c["Uniqueid"]: c for c in channels if c.get("Uniqueid")}
         closed = 0
         for call in list(self.calls.values()):
@@ -610,7 +509,7 @@ class AsteriskMapper:
             if call.agent is None and not call.in_queue:
                 for uid in call.channels:
                     item = live.get(uid)
-                    member = self._member_for(self.chan_name.get(uid))
+                    member = self.members.find(self.chan_name.get(uid))
                     if item and member and (item.get("BridgeId") or item.get("BridgeID")):
                         call.agent = call.device = member.agent
                         self.connected[interface_device(member.interface)] = call.call_id
