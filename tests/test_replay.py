@@ -97,7 +97,7 @@ async def test_mixed_day_counts(tmp_path):
 
     recordings = by_type(events, "recording.started")
     assert len(recordings) == 41
-    assert all(e["path"].startswith("/var/spool/asterisk/monitor/") for e in recordings if e["path"])
+    assert all(e["path"].startswith("/var/spool/asterisk/monitor/") and e["path"].endswith(".wav") for e in recordings)
     assert len(by_type(events, "recording.stopped")) == 41
 
     # Pauses with reasons: Bob Training, Gina Lunch, Dave Coaching, Carol Meeting.

@@ -448,8 +448,9 @@ class AsteriskMapper:
         if call is None:
             return
         uid = f["Uniqueid"]
-        self._end_recording(uid, ts, out) if uid in self.recordings else None
         path = self.recording_file.pop(uid, None) or None
+        if uid in self.recordings:  # a second MixMonitor on the same channel replaces the first
+            self._end_recording(uid, ts, out)
         self.recordings[uid] = (call.call_id, path, ts)
         out.append(self._event("recording.started", call, ts, path=path))
 
