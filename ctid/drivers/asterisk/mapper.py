@@ -208,9 +208,8 @@ class AsteriskMapper:
             self.chan_call.pop(uid, None)
             self.chan_name.pop(uid, None)
         del self.calls[call.call_id]
-        for device, call_id in list(self.connected.items()):
-            if call_id == call.call_id:
-                del self.connected[device]
+        # `connected` keeps the member's entry: AgentComplete may still come (after Hangup);
+        # it is one entry per member, replaced by the next AgentConnect, so it cannot grow.
         if call.offered:
             out.append(self._event("call.cleared", call, ts, **extra))
 
