@@ -165,9 +165,10 @@ class AmiLink:
             if not data:
                 raise ConnectionError("PBX closed the connection")
             ts = time.time()
-            before = parser.frames
+            before, dropped = parser.frames, parser.dropped
             frames = parser.feed(data)
             c.inc(p + "frames_in", parser.frames - before)
+            c.inc(p + "noise_dropped", parser.dropped - dropped)
             events_out = 0
             for frame in frames:
                 action_id = frame.get("ActionID")
