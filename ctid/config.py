@@ -59,12 +59,21 @@ class DriverConfig:
 
 
 @dataclass(frozen=True)
+class PluginsConfig:
+    enabled: tuple[str, ...] = ()
+    timeout: float = 2.0  # seconds a plugin call may take before it counts as a failure
+    max_failures: int = 5  # failures in a row before the plugin is disabled
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # [plugins.NAME] tables
+
+
+@dataclass(frozen=True)
 class Config:
     site: str
     bus: BusConfig
     database: DatabaseConfig
     log: LogConfig
     drivers: tuple[DriverConfig, ...]
+    plugins: PluginsConfig = PluginsConfig()
     source: str = "<defaults>"
 
 
@@ -195,9 +204,29 @@ def parse(raw: dict, source: str = "<string>") -> Config:
     if not drivers:
         c.errors.append("driver: at least one [[driver]] is required")
 
+    plugins = _plugins(c, _table(c, raw, "plugins"))
     if c.errors:
         raise ConfigError(source, c.errors)
-    return Config(site, bus, database, log, drivers, source)
+    return Config(site, bus, database, log, drivers, plugins, source)
+
+
+def _plugins(c: _Checker, p: dict) -> PluginsConfig:
+    """`[plugins] enabled = [...]` plus one `[plugins.NAME]` table per plugin's own settings."""
+    enabled = c.get(p, "plugins", "enabled", list, [])
+    if not all(isinstance(name, str) and _NAME.match(name) for name in enabled):
+        c.errors.append(f"plugins.enabled: expected a list of plugin names, got {enabled!r}")
+        enabled = []
+    options = {k: v for k, v in p.items() if isinstance(v, dict)}
+    for key in sorted(set(p) - set(options) - {"enabled", "timeout", "max_failures"}):
+        c.errors.append(f"plugins.{key}: unknown key (a plugin's settings go in a [plugins.{key}] table)")
+    for name in sorted(set(options) - set(enabled)):
+        c.errors.append(f"plugins.{name}: settings for a plugin that is not in plugins.enabled")
+    return PluginsConfig(
+        enabled=tuple(enabled),
+        timeout=c.get(p, "plugins", "timeout", float, PluginsConfig.timeout),
+        max_failures=c.get(p, "plugins", "max_failures", int, PluginsConfig.max_failures),
+        options=options,
+    )
 
 
 def load(path: str | os.PathLike) -> Config:

@@ -14,9 +14,10 @@ import time
 from typing import Any
 
 from ctid.bus import Bus
-from ctid.config import Config
+from ctid.config import Config, ConfigError
 from ctid.drivers import Driver, load
 from ctid.metrics import Counters
+from ctid.plugins import PluginContext, PluginHost, on_loop_thread
 from ctid.state import State
 from ctid.store.writer import StoreWriter
 
@@ -24,7 +25,9 @@ log = logging.getLogger("ctid.daemon")
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, extra_plugins: dict[str, Any] | None = None) -> None:
+        """`extra_plugins`: plugin objects by name, as if installed (for embedding and tests);
+        they are used only when enabled in the config like any other."""
         self.config = config
         self.counters = Counters()
         self.state = State()
@@ -33,6 +36,13 @@ class Daemon:
                                  flush_interval=config.database.flush_interval)
         # Resolve every driver before anything starts: a bad kind never half-starts the daemon.
         self.drivers: list[Driver] = [load(d.kind)(d, self.dispatch, self.counters) for d in config.drivers]
+        pc = config.plugins
+        self.plugins = PluginHost(pc.enabled, pc.options, self.counters, timeout=pc.timeout, max_failures=pc.max_failures,
+                                  builtins=extra_plugins)
+        self.plugins.load()  # a plugin that cannot be imported is logged and skipped
+        errors = self.plugins.check_config()
+        if errors:
+            raise ConfigError(config.source, errors)
         self._tasks: list[asyncio.Task] = []
         self._stopped = asyncio.Event()
         self.counters.gauge("store.written", lambda: self.store.written)
@@ -43,12 +53,14 @@ class Daemon:
         self.counters.gauge("bus.seq", lambda: self.bus.seq)
         self.bus.register_op("snapshot", self._snapshot, "live calls, agents and queues with the seq they reflect")
         self.bus.register_op("stats", self._stats, "the daemon's counters")
+        self.bus.register_op("plugins", lambda request: self.plugins.status(), "enabled plugins: version, failures, disabled")
 
     def dispatch(self, event: dict[str, Any]) -> None:
-        """The hot path: state, then bus, then the store's queue."""
+        """The hot path: state, then bus, then the store's and the plugins' queues."""
         self.state.apply(event)
         self.bus.publish(event)
         self.store.submit(event)
+        self.plugins.dispatch(event)
 
     # -- request ops -------------------------------------------------------------------
 
@@ -64,12 +76,27 @@ class Daemon:
     async def start(self) -> None:
         self.store.start()
         self.bus.start()
+        await self.plugins.start(self._plugin_context, self.bus.register_op)
         for driver in self.drivers:
             self._tasks.append(asyncio.ensure_future(self._run_driver(driver)))
         if self.config.log.stats_interval > 0:
             self._tasks.append(asyncio.ensure_future(self._log_stats(self.config.log.stats_interval)))
         log.info("ctid started", extra={"ctx": {"site": self.config.site, "drivers": ",".join(d.name for d in self.drivers),
                                                 "database": _redact(self.config.database.url)}})
+
+    def _plugin_context(self, name: str, options: dict[str, Any]) -> PluginContext:
+        publish = on_loop_thread(asyncio.get_running_loop(), self._publish_from_plugin(name))
+        return PluginContext(name=name, options=options, site=self.config.site, database_url=self.config.database.url,
+                             publish=publish, snapshot=lambda: self._snapshot({}), counters=self.counters,
+                             log=logging.getLogger(f"ctid.plugin.{name}"))
+
+    def _publish_from_plugin(self, name: str):
+        def publish(event: dict[str, Any]) -> None:
+            event.setdefault("ts", time.time())
+            event.setdefault("source", name)
+            self.dispatch(event)
+
+        return publish
 
     async def _run_driver(self, driver: Driver) -> None:
         try:
@@ -94,6 +121,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.plugins.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         await self.bus.close()
         log.info("ctid stopped", extra={"ctx": self.counters.snapshot()})
