@@ -69,6 +69,83 @@ def _cmd_import_queues(args: argparse.Namespace) -> int:
     return importer.main(args)
 
 
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    """Installed plugins and drivers, with version, whether the config enables them, and
+    (with --live) what a running daemon says of them."""
+    import json
+
+    from ctid import config
+    from ctid.drivers import ENTRY_POINT_GROUP as DRIVERS
+    from ctid.plugins import ENTRY_POINT_GROUP as PLUGINS
+    from importlib.metadata import entry_points
+
+    enabled: tuple[str, ...] = ()
+    if args.config:
+        try:
+            enabled = config.load(args.config).plugins.enabled
+        except config.ConfigError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+    rows = []
+    for group, kind in ((PLUGINS, "plugin"), (DRIVERS, "driver")):
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+            try:
+                ep.load()
+                status = "ok"
+            except Exception as exc:  # show it, do not crash the listing
+                status = f"cannot load: {type(exc).__name__}: {exc}"
+            rows.append({"name": ep.name, "kind": kind, "version": ep.dist.version if ep.dist else "?",
+                         "enabled": ep.name in enabled if kind == "plugin" else None, "status": status})
+    for name in enabled:
+        if not any(r["name"] == name and r["kind"] == "plugin" for r in rows):
+            rows.append({"name": name, "kind": "plugin", "version": None, "enabled": True, "status": "not installed"})
+    live = None
+    if args.live:
+        import msgpack
+        import zmq
+
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(args.live)
+        sock.send(msgpack.packb({"op": "plugins"}))
+        live = msgpack.unpackb(sock.recv()) if sock.poll(3000) else {"ok": False, "error": {"message": "no answer"}}
+    if args.json:
+        print(json.dumps({"installed": rows, "live": live}, indent=2))
+        return 0
+    print(f"{'name':<16}{'kind':<8}{'version':<10}{'enabled':<9}status")
+    for r in rows:
+        flag = "-" if r["enabled"] is None else ("yes" if r["enabled"] else "no")
+        print(f"{r['name']:<16}{r['kind']:<8}{str(r['version']):<10}{flag:<9}{r['status']}")
+    if live is not None:
+        print("\nrunning daemon:")
+        for r in live.get("result", []) if live.get("ok") else [live.get("error")]:
+            print("  " + ", ".join(f"{k}={v}" for k, v in r.items()))
+    return 0
+
+
+def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands from installed plugins (`ctid_cli` hook); a broken plugin is reported, not fatal."""
+    from importlib.metadata import entry_points
+
+    import pluggy
+
+    from ctid import hookspecs
+    from ctid.plugins import ENTRY_POINT_GROUP
+
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as exc:
+            print(f"ctid: plugin {ep.name} not loaded: {type(exc).__name__}: {exc}", file=sys.stderr)
+    for impl in pm.hook.ctid_cli.get_hookimpls():
+        try:
+            impl.function(**{k: sub for k in impl.argnames})
+        except Exception as exc:
+            print(f"ctid: plugin {pm.get_name(impl.plugin)} could not add its commands: {exc!r}", file=sys.stderr)
+
+
 def _run_async(coro) -> int:
     try:
         import uvloop
@@ -111,6 +188,13 @@ def build_parser() -> argparse.ArgumentParser:
     from ctid.drivers.asterisk import importer
 
     importer.add_arguments(p)
+
+    p = command("plugins", _cmd_plugins, "list installed plugins and drivers, their versions and whether they are enabled")
+    p.add_argument("-c", "--config", help="site config, to show which plugins it enables")
+    p.add_argument("--live", metavar="REQ", help="also ask the daemon at this request endpoint (e.g. tcp://127.0.0.1:5561)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    _add_plugin_commands(sub)
     return parser
 
 

@@ -293,6 +293,26 @@ class PluginHost:
             if p.executor is not None:
                 p.executor.shutdown(wait=False, cancel_futures=True)
 
+    def route(self, request: Mapping[str, Any], decision: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Let plugins veto or adjust a routing decision (`ctid_route`, first non-None wins).
+
+        Sync and on the routing path, so a plugin that raises is counted and skipped
+        (the decision stands) rather than awaited; a slow one only delays its own call.
+        """
+        for p in self.plugins.values():
+            impl = p.impls.get("ctid_route")
+            if impl is None or p.disabled:
+                continue
+            try:
+                result = impl.function(**self._args(impl, request=request, decision=decision, ctx=p.ctx))
+            except Exception as exc:
+                self._fail(p, "ctid_route", f"{type(exc).__name__}: {exc}")
+                continue
+            if result is not None:
+                self.counters.inc(f"plugins.{p.name}.route_changes")
+                return result
+        return decision
+
     def status(self) -> list[dict[str, Any]]:
         rows = [{"name": p.name, "version": p.version, "loaded": True, "disabled": p.disabled,
                  "failures_in_a_row": p.failures, "events": self.counters.get(f"plugins.{p.name}.events"),

@@ -188,3 +188,27 @@ def test_plugins_config_table():
     assert "plugins.enabled: expected list" in text
     assert "plugins.qa: settings for a plugin that is not in plugins.enabled" in text
     assert "plugins.speed: unknown key" in text
+
+
+class Router:
+    @hookimpl
+    def ctid_route(self, request, decision):
+        if request["caller"] == "+15550000666":
+            return {"veto": True, "reason": "blacklisted"}
+        return None
+
+
+class BrokenRouter:
+    @hookimpl
+    def ctid_route(self, decision):
+        raise KeyError("agent")
+
+
+def test_route_hook_first_result_wins_and_a_broken_router_is_skipped(tmp_path):
+    daemon = Daemon(with_plugins(tmp_path, 5038, ["broken", "router"]),
+                    extra_plugins={"broken": BrokenRouter(), "router": Router()})
+    decision = {"agent": "1001", "queue": "sales"}
+    assert daemon.plugins.route({"caller": "+12025550100"}, decision) == decision
+    assert daemon.plugins.route({"caller": "+15550000666"}, decision) == {"veto": True, "reason": "blacklisted"}
+    assert daemon.counters.get("plugins.broken.failures") == 2
+    assert daemon.counters.get("plugins.router.route_changes") == 1
