@@ -208,6 +208,9 @@ class AsteriskMapper:
             self.chan_call.pop(uid, None)
             self.chan_name.pop(uid, None)
         del self.calls[call.call_id]
+        if self.aliases:  # rare (attended transfers across linkedids): keep the map from growing
+            for linkedid in [k for k, v in self.aliases.items() if v == call.call_id]:
+                del self.aliases[linkedid]
         # `connected` keeps the member's entry: AgentComplete may still come (after Hangup);
         # it is one entry per member, replaced by the next AgentConnect, so it cannot grow.
         if call.offered:
