@@ -162,9 +162,12 @@ async def test_unknown_or_missing_action_is_an_error_with_the_action_id():
         await sim.stop()
 
 
-async def test_events_off_then_on_by_class():
+async def test_events_off_then_on_by_class_and_several_clients():
     sim = AmiSimulator(QUIET, traffic=False, speed=50)
     client = await started(sim, Events="off")
+    other = AmiClient()
+    await other.connect(sim.address)  # type: ignore[arg-type]
+    await other.login()
     try:
         await client.action("QueuePause", Interface="Local/1001@agents/n", Paused="1", Reason="Lunch")
         assert client.events() == []
@@ -174,7 +177,12 @@ async def test_events_off_then_on_by_class():
         pause = await client.wait_for(lambda f: f.get("Event") == "QueueMemberPause")
         assert pause["Paused"] == "0"
         assert {f.get("Privilege") for f in client.events()} == {"agent,all"}  # no DeviceStateChange (call)
+        # a second client with all events saw both pauses, and the device states too
+        await other.wait_for(lambda f: f.get("Event") == "QueueMemberPause" and f["Paused"] == "0")
+        assert [p["Paused"] for p in other.events("QueueMemberPause")] == ["1", "0"]
+        assert other.events("DeviceStateChange")
     finally:
+        await other.close()
         await client.close()
         await sim.stop()
 

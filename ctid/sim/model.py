@@ -21,7 +21,7 @@ DEFAULT_AGENTS = (
 #: Skills of the first default agents (indexes into the queue list): the transcripts' site, plus Hugo.
 DEFAULT_SKILLS = ((0, 2), (0,), (0, 1), (1,), (0, 1), (2, 1), (2,), (1, 0))
 DEFAULT_QUEUES = (("sales", "rrmemory", 120.0, None, 5.0), ("support", "leastrecent", 90.0, 90.0, 10.0),
-                  ("vip", "fewestcalls", 40.0, None, 5.0))
+                  ("vip", "fewestcalls", 60.0, None, 5.0))
 
 
 class SimError(Exception):

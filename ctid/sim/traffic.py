@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from ctid.sim.callers import CallerPool
 from ctid.sim.control import Control
@@ -113,10 +113,10 @@ class CallCenter(Control):
         for sink in self.sinks:
             sink(h)
 
-    def _kick(self, *queues: Iterable[str] | str) -> None:
+    def _kick(self, *queues: str) -> None:
         """Dispatch these queues once everything due now has been told (keeps happenings in order)."""
         for name in queues:
-            if isinstance(name, str) and name in self.queues and name not in self._kicked:
+            if name in self.queues and name not in self._kicked:
                 self._kicked.add(name)
                 self._at(0.0, self._run_dispatch, name)
 

@@ -335,7 +335,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster (default 1)")
     parser.add_argument("--agents", type=int, default=8, help="number of agents (default 8)")
     parser.add_argument("--queues", nargs="+", type=_queue_arg, default=None, metavar="NAME[:STRATEGY[:RATE[:TIMEOUT]]]",
-                        help="queues (default: sales:rrmemory:120 support:leastrecent:90:90 vip:fewestcalls:40)")
+                        help="queues (default: sales:rrmemory:120 support:leastrecent:90:90 vip:fewestcalls:60)")
     parser.add_argument("--config", default=None, help="a JSON call center (queues, agents, rates, behaviour)")
     parser.add_argument("--duration", type=float, default=None,
                         help="stop after this many seconds (default: run until Ctrl-C)")
