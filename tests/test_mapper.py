@@ -129,3 +129,21 @@ def test_events_for_unknown_channels_are_counted_not_raised():
     assert run.mapper.orphans == 1
     assert run.feed({"Event": "QueueCallerJoin", "Queue": "sales"}) == []  # no ids at all
     assert run.mapper.unknown == 1
+
+
+def test_click_to_dial_through_a_local_channel_is_outbound_to_the_dialled_number():
+    """Originate Local/1001@agents -> Dial(PJSIP/<number>@trunk), as the simulator does it."""
+    run = Run()
+    run.feed(member("QueueMemberStatus", iface="Local/1001@agents/n"))
+    one, two, trunk = "Local/1001@agents-00000000;1", "Local/1001@agents-00000000;2", "PJSIP/trunk-00000001"
+    run.feed(chan("Newchannel", "8.1", "8.1", one, context="agents", exten="1001", ChannelState=0),
+             chan("Newchannel", "8.2", "8.1", two, context="agents", exten="1001", ChannelState=4))
+    run.feed(chan("Newstate", "8.1", "8.1", one, context="agents", exten="1001"))
+    assert "call.offered" not in run.types()  # not yet: the number is not known
+    run.feed(chan("Newchannel", "8.3", "8.1", trunk, context="from-trunk", exten="s", ChannelState=0))
+    run.feed({**chan("DialBegin", "8.1", "8.1", one, context="outbound", exten="0033123456789"),
+              "DestChannel": trunk, "DestUniqueid": "8.3", "DialString": "0033123456789@trunk"})
+    run.feed({**chan("DialEnd", "8.1", "8.1", one, context="outbound"), "DestChannel": trunk, "DialStatus": "ANSWER"})
+    offered = next(e for e in run.events if e["type"] == "call.offered")
+    assert (offered["called"], offered["direction"], offered["agent"]) == ("0033123456789", "outbound", "1001")
+    assert next(e for e in run.events if e["type"] == "call.established")["agent"] == "1001"

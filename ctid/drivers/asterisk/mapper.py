@@ -252,7 +252,12 @@ class AsteriskMapper:
             return
         if not self._is_agent_leg(f["Uniqueid"]):
             self._learn_caller(call, f)
-        if f.get("ChannelState") == "6":  # Up: the call is real (answered by the PBX or a device)
+        if call.origin_agent is None and f["Uniqueid"] == call.call_id and self._is_agent_leg(f["Uniqueid"]):
+            member = self.members.find(f["Channel"])
+            call.origin_agent = call.agent = call.device = member.agent if member else None
+        # Up: the call is real (answered by the PBX or a device). A call an agent's device
+        # starts is offered when it dials out, once the dialled number is known.
+        if f.get("ChannelState") == "6" and call.origin_agent is None:
             self._offer(call, ts, out)
 
     def _hangup_request(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
@@ -288,6 +293,9 @@ class AsteriskMapper:
         member = self.members.find(f["DestChannel"])
         if member is not None and self.connected.get(device_of(f["DestChannel"])) is not None:
             return
+        if call.origin_agent is not None and not call.offered:
+            dialled = f.get("DialString", "").split("@", 1)[0].rsplit("/", 1)[-1]
+            call.called = clean(dialled) or call.called
         self._offer(call, ts, out)
         dest = member.agent if member else device_of(f["DestChannel"])
         out.append(self._event("call.delivered", call, ts, device=dest, agent=member.agent if member else call.agent))
