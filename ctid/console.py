@@ -122,19 +122,28 @@ async def watch(pub: str, req: str, duration: float | None = None, out: TextIO |
 
     reader = asyncio.ensure_future(events())
     tick = 0
+
+    async def show() -> None:
+        await dealer.send(msgpack.packb({"op": "snapshot"}))
+        try:
+            reply = msgpack.unpackb(await asyncio.wait_for(dealer.recv(), 5))
+        except asyncio.TimeoutError:
+            reply = {"ok": False}
+        snapshot = reply.get("result", {}) if reply.get("ok") else {}
+        text = render(snapshot, sl, ticker, time.monotonic() - start, duration, seen, tick)
+        out.write(("\x1b[H\x1b[2J" + text + "\n") if tty else (text + "\n\n"))
+        out.flush()
+
+    # Not a terminal (a log, a pipe): a frame every 5 s instead of redrawing every second.
+    period = interval if tty else max(interval, 5.0)
     try:
-        while duration is None or time.monotonic() - start < duration:
-            await dealer.send(msgpack.packb({"op": "snapshot"}))
-            try:
-                reply = msgpack.unpackb(await asyncio.wait_for(dealer.recv(), 5))
-            except asyncio.TimeoutError:
-                reply = {"ok": False}
-            snapshot = reply.get("result", {}) if reply.get("ok") else {}
-            text = render(snapshot, sl, ticker, time.monotonic() - start, duration, seen, tick)
-            out.write(("\x1b[H\x1b[2J" + text + "\n") if tty else (text + "\n\n"))
-            out.flush()
+        while True:
+            await show()
             tick += 1
-            await asyncio.sleep(interval if tty else max(interval, 5.0))
+            left = None if duration is None else duration - (time.monotonic() - start)
+            if left is not None and left <= 0:
+                break
+            await asyncio.sleep(period if left is None else min(period, left))
     finally:
         reader.cancel()
         sub.close(0)

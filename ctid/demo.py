@@ -20,7 +20,7 @@ from ctid.daemon import Daemon
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--seed", type=int, default=None, help="seed the simulated call center for a repeatable run")
-    parser.add_argument("--speed", type=float, default=4.0, help="simulated time runs this many times faster (default 4)")
+    parser.add_argument("--speed", type=float, default=10.0, help="simulated time runs this many times faster (default 10)")
     parser.add_argument("--db", default=None, help="SQLAlchemy URL for the CDRs (default: a SQLite file in a temp dir)")
 
 
@@ -41,6 +41,14 @@ def demo_config(ami_port: int, db_url: str) -> config.Config:
     }, "<demo>")
 
 
+async def _wait_resynced(daemon: Daemon, timeout: float = 10.0) -> None:
+    """Show the view once the driver has logged in and loaded the queues, not before."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while daemon.counters.get("driver.asterisk.resyncs") < 1 and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+
+
 async def run_demo(args: argparse.Namespace) -> int:
     from ctid.drivers.asterisk.sim import AmiSimulator
 
@@ -51,6 +59,7 @@ async def run_demo(args: argparse.Namespace) -> int:
         daemon = Daemon(demo_config(port, db_url))
         await daemon.start()
         try:
+            await _wait_resynced(daemon)
             seen = await watch(daemon.config.bus.pub, daemon.config.bus.req, args.duration)
         finally:
             await daemon.stop()

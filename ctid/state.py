@@ -325,6 +325,8 @@ class State:
 
     def _agent_on(self, event: Event, ts: float) -> None:
         agent = self._agent(event, ts)
+        if event.get("queue"):
+            self._queue(event["queue"])  # a queue is known from its members, before its first call
         agent.queues.setdefault(event.get("queue") or "*", False)
         self._settle(agent, ts)
 
