@@ -10,17 +10,26 @@ from typing import Callable
 from ctid import __version__
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from ctid import config, daemon, log
+def _load_config(path: str):
+    """The validated config, or None after printing every error (exit code 2)."""
+    from ctid import config
 
     try:
-        cfg = config.load(args.config)
+        return config.load(path)
     except config.ConfigError as exc:
         print(exc, file=sys.stderr)
+        return None
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ctid import daemon, log
+
+    cfg = _load_config(args.config)
+    if cfg is None:
         return 2
     log.setup(cfg.log.level, cfg.log.format)
     try:
-        return daemon.run(cfg)
+        return _run_async(daemon.serve(cfg))
     except Exception as exc:  # a driver kind that is not installed, a port that is taken...
         print(f"ctid: cannot start: {exc}", file=sys.stderr)
         return 1
@@ -30,10 +39,8 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     from ctid import config
     from ctid.drivers import UnknownDriver, load
 
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(exc, file=sys.stderr)
+    cfg = _load_config(args.config)
+    if cfg is None:
         return 2
     errors = []
     for i, d in enumerate(cfg.drivers):
@@ -58,9 +65,14 @@ def _cmd_sim_asterisk(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from ctid import demo
+    from ctid import demo, log
 
-    return demo.main(args)
+    log.setup("WARNING")
+    code = _run_async(demo.run_demo(args))
+    if code == 130:
+        print("\nstopped")
+        return 0
+    return code
 
 
 def _cmd_import_queues(args: argparse.Namespace) -> int:
@@ -74,18 +86,16 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     (with --live) what a running daemon says of them."""
     import json
 
-    from ctid import config
     from ctid.drivers import ENTRY_POINT_GROUP as DRIVERS
     from ctid.plugins import ENTRY_POINT_GROUP as PLUGINS
     from importlib.metadata import entry_points
 
     enabled: tuple[str, ...] = ()
     if args.config:
-        try:
-            enabled = config.load(args.config).plugins.enabled
-        except config.ConfigError as exc:
-            print(exc, file=sys.stderr)
+        cfg = _load_config(args.config)
+        if cfg is None:
             return 2
+        enabled = cfg.plugins.enabled
     rows = []
     for group, kind in ((PLUGINS, "plugin"), (DRIVERS, "driver")):
         for ep in sorted(entry_points(group=group), key=lambda e: e.name):
@@ -147,12 +157,15 @@ def _add_plugin_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_async(coro) -> int:
+    """Run a command's coroutine on uvloop where available; Ctrl-C is exit code 130."""
     try:
         import uvloop
 
-        return uvloop.run(coro)
+        runner = uvloop.run
     except ImportError:
-        return asyncio.run(coro)
+        runner = asyncio.run
+    try:
+        return runner(coro)
     except KeyboardInterrupt:
         return 130
 

@@ -157,13 +157,3 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> int:
     finally:
         await daemon.stop()
     return 0
-
-
-def run(config: Config) -> int:
-    """Entry point for `ctid run`: asyncio on uvloop where available."""
-    try:
-        import uvloop
-
-        return uvloop.run(serve(config))
-    except ImportError:
-        return asyncio.run(serve(config))

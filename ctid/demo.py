@@ -12,7 +12,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ctid import config, log
+from ctid import config
 from ctid.console import watch
 from ctid.daemon import Daemon
 
@@ -73,16 +73,3 @@ async def run_demo(args: argparse.Namespace) -> int:
         cdrs = daemon.store.written
     print(f"demo finished: {seen} call events on the bus, {daemon.bus.seq} events in all, {cdrs} rows written")
     return 0
-
-
-def main(args: argparse.Namespace) -> int:
-    log.setup("WARNING")
-    try:
-        import uvloop
-
-        return uvloop.run(run_demo(args))
-    except ImportError:
-        return asyncio.run(run_demo(args))
-    except KeyboardInterrupt:
-        print("\nstopped")
-        return 0

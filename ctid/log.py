@@ -20,32 +20,23 @@ def _kv(value: object) -> str:
     return text
 
 
+def _fields(record: logging.LogRecord, formatter: logging.Formatter, ts: object) -> dict[str, object]:
+    fields = {"ts": ts, "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+    fields.update(getattr(record, "ctx", None) or {})
+    if record.exc_info:
+        fields["exc"] = formatter.formatException(record.exc_info)
+    return fields
+
+
 class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(getattr(record, "ctx", None) or {})
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
-        return " ".join(f"{k}={_kv(v)}" for k, v in fields.items())
+        ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
+        return " ".join(f"{k}={_kv(v)}" for k, v in _fields(record, self, ts).items())
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = {
-            "ts": record.created,
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields.update(getattr(record, "ctx", None) or {})
-        if record.exc_info:
-            fields["exc"] = self.formatException(record.exc_info)
-        return json.dumps(fields, ensure_ascii=False, default=str)
+        return json.dumps(_fields(record, self, record.created), ensure_ascii=False, default=str)
 
 
 def setup(level: str = "INFO", fmt: str = "kv", stream=None) -> None:
