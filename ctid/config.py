@@ -59,6 +59,25 @@ class DriverConfig:
 
 
 @dataclass(frozen=True)
+class QueueConfig:
+    """A `[[queue]]` table, as `ctid import asterisk-queues` writes it."""
+
+    name: str
+    strategy: str = "ringall"
+    timeout: int = 15
+    wrapuptime: int = 0  # seconds of after-call work
+    maxlen: int = 0
+    servicelevel: int = 20  # seconds: "answered within" for this queue's service level (0 = 20)
+    weight: int = 0
+    members: tuple[dict[str, Any], ...] = ()
+
+
+_QUEUE_INTS = ("timeout", "wrapuptime", "maxlen", "servicelevel", "weight")
+_MEMBER_KEYS = {"interface": str, "name": str, "penalty": int, "state_interface": str, "ringinuse": bool,
+                "wrapuptime": int, "paused": bool}
+
+
+@dataclass(frozen=True)
 class PluginsConfig:
     enabled: tuple[str, ...] = ()
     timeout: float = 2.0  # seconds a plugin call may take before it counts as a failure
@@ -75,6 +94,7 @@ class Config:
     drivers: tuple[DriverConfig, ...]
     plugins: PluginsConfig = PluginsConfig()
     source: str = "<defaults>"
+    queues: tuple[QueueConfig, ...] = ()
 
 
 class _Checker:
@@ -154,7 +174,7 @@ def _driver(c: _Checker, d: Any, i: int, names: set[str]) -> DriverConfig | None
 def parse(raw: dict, source: str = "<string>") -> Config:
     """Validate a decoded TOML document; raise ConfigError with every problem found."""
     c = _Checker()
-    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins"})
+    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins", "queue"})
     site = c.get(raw, "", "site", str, "", required=True)
     if site and not _NAME.match(site):
         c.errors.append(f"site: {site!r} may only hold letters, digits, '_' and '-' (it is a topic segment)")
@@ -205,9 +225,41 @@ def parse(raw: dict, source: str = "<string>") -> Config:
         c.errors.append("driver: at least one [[driver]] is required")
 
     plugins = _plugins(c, _table(c, raw, "plugins"))
+    queues = _queues(c, raw.get("queue", []))
     if c.errors:
         raise ConfigError(source, c.errors)
-    return Config(site, bus, database, log, drivers, plugins, source)
+    return Config(site, bus, database, log, drivers, plugins, source, queues)
+
+
+def _queues(c: _Checker, raw: Any) -> tuple[QueueConfig, ...]:
+    if not isinstance(raw, list):
+        c.errors.append("queue: expected an array of tables ([[queue]])")
+        return ()
+    queues, names = [], set()
+    for i, q in enumerate(raw):
+        path = f"queue[{i}]"
+        if not isinstance(q, dict):
+            c.errors.append(f"{path}: expected a table")
+            continue
+        c.unknown(q, path, {"name", "strategy", "members", *_QUEUE_INTS})
+        name = c.get(q, path, "name", str, "", required=True)
+        if name in names:
+            c.errors.append(f"{path}.name: duplicate queue {name!r}")
+        names.add(name)
+        ints = {k: c.get(q, path, k, int, getattr(QueueConfig, k)) for k in _QUEUE_INTS}
+        members = []
+        for j, m in enumerate(c.get(q, path, "members", list, [])):
+            mpath = f"{path}.members[{j}]"
+            if not isinstance(m, dict):
+                c.errors.append(f"{mpath}: expected a table")
+                continue
+            c.unknown(m, mpath, set(_MEMBER_KEYS))
+            c.get(m, mpath, "interface", str, "", required=True)
+            for key, kind in _MEMBER_KEYS.items():
+                c.get(m, mpath, key, kind, None)
+            members.append(dict(m))
+        queues.append(QueueConfig(name, c.get(q, path, "strategy", str, "ringall"), members=tuple(members), **ints))
+    return tuple(queues)
 
 
 def _plugins(c: _Checker, p: dict) -> PluginsConfig:

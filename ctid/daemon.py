@@ -30,7 +30,7 @@ class Daemon:
         they are used only when enabled in the config like any other."""
         self.config = config
         self.counters = Counters()
-        self.state = State()
+        self.state = State(service_levels={q.name: float(q.servicelevel or 20) for q in config.queues})
         self.bus = Bus(config.site, config.bus.pub, config.bus.req, self.counters, config.bus.hwm)
         self.store = StoreWriter(config.database.url, batch_size=config.database.batch_size,
                                  flush_interval=config.database.flush_interval)

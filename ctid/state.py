@@ -84,11 +84,12 @@ class Queue:
 class State:
     """Calls, agents and queues of one site. Not thread-safe: owned by the event loop."""
 
-    def __init__(self, service_level: float = 20.0) -> None:
+    def __init__(self, service_level: float = 20.0, service_levels: dict[str, float] | None = None) -> None:
         self.calls: dict[str, Call] = {}
         self.agents: dict[str, Agent] = {}
         self.queues: dict[str, Queue] = {}
         self.service_level = service_level  # seconds, for `answered_in_sl`
+        self.service_levels = dict(service_levels or {})  # per queue, where the site sets one
         self.last_ts = 0.0
         self.orphans = 0  # events about calls the state never saw offered
         self._handlers = {
@@ -190,7 +191,7 @@ class State:
         if call.queue and call.state == "queued":
             queue = self._queue(call.queue)
             queue.answered += 1
-            if (event.get("wait") or 0.0) <= self.service_level:
+            if (event.get("wait") or 0.0) <= self.service_levels.get(call.queue, self.service_level):
                 queue.answered_in_sl += 1
         call.state = "established"
         call.agent = event.get("agent")

@@ -93,3 +93,28 @@ def test_run_refuses_a_bad_config_before_starting(tmp_path, capsys):
     bad.write_text('site = "hq"\n')
     assert main(["run", "-c", str(bad)]) == 2
     assert "driver: at least one [[driver]] is required" in capsys.readouterr().err
+
+
+def test_imported_queues_are_valid_config(tmp_path, capsys):
+    """What `ctid import asterisk-queues` prints can be pasted into the site config as is."""
+    conf = REPO.parent / "shared" / "ami" / "config" / "queues-c.conf"
+    if not conf.exists():
+        pytest.skip("shared/ami is not beside the repo")
+    assert main(["import", "asterisk-queues", str(conf)]) == 0
+    site = tmp_path / "site.toml"
+    site.write_text((REPO / "config" / "ctid.toml").read_text() + "\n" + capsys.readouterr().out)
+    cfg = config.load(site)
+    assert [q.name for q in cfg.queues] == ["sales", "support", "vip"]
+    sales = cfg.queues[0]
+    assert (sales.strategy, sales.servicelevel, sales.wrapuptime) == ("rrmemory", 20, 1)
+    assert sales.members[0]["interface"] == "Local/1001@agents/n"
+
+
+def test_queue_tables_are_checked():
+    with pytest.raises(config.ConfigError) as info:
+        config.parse({"site": "hq", "driver": [{"kind": "asterisk"}],
+                      "queue": [{"name": "a", "timeout": "x", "members": [{"penalty": 1}]}, {"name": "a"}]})
+    text = "\n".join(info.value.errors)
+    assert "queue[0].timeout: expected int" in text
+    assert "queue[0].members[0].interface: required key is missing" in text
+    assert "queue[1].name: duplicate queue 'a'" in text
