@@ -30,6 +30,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     `synchronous=NORMAL` and a 5 s busy timeout, so readers (reports) never block
     the writer. SQLite in memory: one shared connection, usable from any thread.
     """
+    from ctid.store.models import lenient_json_dumps
+
+    kwargs.setdefault("json_serializer", lenient_json_dumps)
+    from ctid.store.models import lenient_json_dumps
+
+    kwargs.setdefault("json_serializer", lenient_json_dumps)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)

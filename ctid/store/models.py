@@ -52,15 +52,18 @@ class LenientJSON(TypeDecorator[Any]):
             return dialect.type_descriptor(JSONB(none_as_null=True))
         return dialect.type_descriptor(JSON(none_as_null=True))
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None:
-            return None
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            log.warning("non-JSON value stored as text", extra={"ctx": {"value": repr(value)[:200]}})
-            return json.loads(json.dumps(value, default=str, skipkeys=True))
-        return value
+    # Encoding happens once, in the engine's `json_serializer` (engine.lenient_json_dumps):
+    # checking here first would encode every payload twice on the writer thread.
+
+
+def lenient_json_dumps(value: Any) -> str:
+    """The engine's JSON encoder: compact, UTF-8, and non-JSON values as their `str()`."""
+    return json.dumps(value, default=_as_text, skipkeys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _as_text(value: Any) -> str:
+    log.warning("non-JSON value stored as text", extra={"ctx": {"value": repr(value)[:200]}})
+    return str(value)
 
 
 class Base(DeclarativeBase):
