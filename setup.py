@@ -2,6 +2,8 @@
 
 `_fast/*.pyx` is built as `ctid._fast.<name>` (package_dir maps the `ctid._fast` package to the
 top-level `_fast/` folder, so nothing named `_fast` ever lands at the top of site-packages).
+The first-party plugins under the top-level `plugins/` folder install as the `ctid_plugins`
+package; `plugins/examples/` is not part of it (each example is its own distribution).
 Without a working C compiler (or without Cython and without generated C files) the extensions
 are skipped with a warning and the pure-Python twins are used at import time
 (set CTID_REQUIRE_COMPILED=1 to make that an error instead).
@@ -67,11 +69,21 @@ class OptionalBuildExt(build_ext):
             _warn(f"building {ext.name} failed ({type(exc).__name__}: {exc}).")
 
 
+#: First-party plugins, listed one by one: `plugins/examples/` must never be swept in.
+PLUGIN_PACKAGES = [
+    "ctid_plugins",
+    "ctid_plugins.screenpop",
+    "ctid_plugins.screenpop.adapters",
+    "ctid_plugins.screenpop.contacts",
+    "ctid_plugins.screenpop.data",  # the sample prefix table (a data-only folder, listed so setuptools ships it)
+]
+
 setup(
-    packages=[*find_packages(include=["ctid", "ctid.*"]), "ctid._fast"],
-    package_dir={"ctid._fast": "_fast"},
+    packages=[*find_packages(include=["ctid", "ctid.*"]), "ctid._fast", *PLUGIN_PACKAGES],
+    package_dir={"ctid._fast": "_fast", "ctid_plugins": "plugins"},
     # the Cython sources and C headers go into the sdist (and wheel) with the package
-    package_data={"ctid": ["*.toml", "py.typed"], "ctid._fast": ["*.pyx", "*.pxd", "*.h"]},
+    package_data={"ctid": ["*.toml", "py.typed"], "ctid._fast": ["*.pyx", "*.pxd", "*.h"],
+                  "ctid_plugins.screenpop": ["README.md"], "ctid_plugins.screenpop.data": ["*.csv"]},
     exclude_package_data={"ctid._fast": ["*.c"]},  # generated; the sdist has it, the wheel needs only the .so
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},

@@ -29,7 +29,7 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -108,6 +108,11 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("latency.ctid_p99_us", "publish p99 < 2 ms at 10k/s (us, median round)", lambda x: x < 2000, ",.0f"),
         ("latency.ctid_p99_worst_us", "publish p99 < 2 ms at 10k/s (us, worst round)", lambda x: x < 2000, ",.0f"),
         ("memory.rss_mb", "RSS with 10k calls + 5k agents < 300 MB", lambda x: x < 300, ",.1f"),
+        ("screenpop.store_p99_us", "screen pop p99 < 10 ms at 200 calls/s, contact store (us)", lambda x: x < 10_000, ",.0f"),
+        ("screenpop.http_cached_p99_us", "screen pop p99 < 10 ms at 200 calls/s, HTTP cache hit (us)",
+         lambda x: x < 10_000, ",.0f"),
+        ("screenpop.http_hanging_max_us", "screen pop with a stuck CRM: max <= deadline + 10 ms (us)",
+         lambda x: x <= 310_000, ",.0f"),
     ]
     shown = [c for c in checks if c[1] is not None]
     met = [t for t in targets if t[0] in v]
