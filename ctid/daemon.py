@@ -15,6 +15,7 @@ from typing import Any
 
 from ctid.bus import Bus
 from ctid.config import Config, ConfigError
+from ctid.control import ControlService
 from ctid.drivers import Driver, load
 from ctid.metrics import Counters
 from ctid.plugins import PluginContext, PluginHost, on_loop_thread
@@ -54,6 +55,9 @@ class Daemon:
         self.bus.register_op("snapshot", self._snapshot, "live calls, agents and queues with the seq they reflect")
         self.bus.register_op("stats", self._stats, "the daemon's counters")
         self.bus.register_op("plugins", lambda request: self.plugins.status(), "enabled plugins: version, failures, disabled")
+        # Call, agent and supervisor requests, each routed to the driver owning its call or agent.
+        self.control = ControlService(self.drivers, self.state, self.counters)
+        self.control.register(self.bus.register_op)
 
     def dispatch(self, event: dict[str, Any]) -> None:
         """The hot path: state, then bus, then the store's and the plugins' queues."""

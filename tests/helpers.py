@@ -111,9 +111,11 @@ class ScriptedAmi:
     """A minimal AMI peer on real TCP for failure tests: answers Login, list actions from
     `lists`, and sends whatever bytes the test pushes. Each connection is recorded."""
 
-    def __init__(self, lists: dict[str, list[bytes]] | None = None, secret: str | None = None) -> None:
+    def __init__(self, lists: dict[str, list[bytes]] | None = None, secret: str | None = None,
+                 mute: frozenset[str] = frozenset()) -> None:
         self.lists = lists or {}
         self.secret = secret
+        self.mute = mute  # lower-case action names left unanswered (a PBX that hangs)
         self.writers: list[asyncio.StreamWriter] = []
         self.logins = 0
         self.actions: list[dict[str, str]] = []
@@ -152,6 +154,8 @@ class ScriptedAmi:
                     self.logins += 1
                     self.writers.append(writer)
                     writer.write(frame(Response="Success", ActionID=aid, Message="Authentication accepted"))
+                elif name in self.mute:
+                    pass
                 elif name in ("queuestatus", "coreshowchannels"):
                     items = self.lists.get(name, [])
                     writer.write(frame(Response="Success", ActionID=aid, EventList="start", Message="will follow"))

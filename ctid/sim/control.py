@@ -159,6 +159,44 @@ class Control:
         call.queue = queue
         self._enter_queue(call)
 
+    # -- the agent's phone, driven remotely ------------------------------------------------
+
+    def answer(self, agent: Agent) -> Call:
+        """The agent's ringing phone answers now (a queue ring, or the first leg of an originate)."""
+        call = agent.call
+        if call is not None and agent.state == "ringing" and call.ringing is agent:
+            self._answer(call, agent, call.ring_id)
+        elif call is not None and agent.state == "outbound" and call.state == "dialing":
+            self._outbound_dial(call, call.phase)
+        else:
+            raise SimError("bad_state", agent.state)
+        return call
+
+    def hold(self, call: Call, on: bool) -> None:
+        """The agent's phone puts the talking call on hold (`on`) or takes it off."""
+        if call.state != "talking" or call.held == on:
+            raise SimError("bad_state", call.state)
+        self._hold(call, call.phase, on)
+
+    def blind_transfer(self, call: Call, queue: str) -> None:
+        """The agent sends the talking caller to `queue` and is free."""
+        if queue not in self.queues:
+            raise SimError("no_such_queue", queue)
+        if call.state != "talking" or call.held:
+            raise SimError("bad_state", call.state)
+        self._blind(call, call.phase, queue)
+
+    def consult(self, call: Call, target: str) -> None:
+        """The agent holds the caller and calls `target`, who answers in a few seconds; the transfer
+        completes when the agent hangs up (`hangup(call, "agent")`), fails when the target does."""
+        if call.state != "talking" or call.held:
+            raise SimError("bad_state", call.state)
+        call.state = "consult"
+        call.held = True
+        call.target = target
+        self._emit("consult", call, call.agent, call.queue, target=target)
+        self._at(self.rng.uniform(2.0, 4.0), self._consult_answer, call, call.phase)
+
     # -- members ----------------------------------------------------------------------------
 
     def set_paused(self, ext: str, paused: bool, queue: str | None = None, reason: str = "") -> list[str]:

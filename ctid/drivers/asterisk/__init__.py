@@ -7,6 +7,7 @@ from typing import Any
 
 from ctid.config import DriverConfig
 from ctid.drivers import Sink
+from ctid.drivers.asterisk.control import AsteriskControl
 from ctid.drivers.asterisk.link import ActionError, AmiLink, LinkOptions
 from ctid.drivers.asterisk.mapper import DEFAULT_INBOUND_CONTEXTS, AsteriskMapper
 from ctid.metrics import Counters
@@ -20,6 +21,14 @@ OPTIONS = {
     "resync_timeout": "seconds to wait for QueueStatus/CoreShowChannels after login (default 10)",
     "ping_interval": "seconds between keep-alive Pings (default 20)",
     "backoff_max": "longest wait between reconnects in seconds (default 30)",
+    # call control (see control.py)
+    "endpoint": "an agent's PJSIP endpoint for answer/hold/retrieve, `{agent}` replaced (default `{agent}`)",
+    "agent_interface": "the member interface agent.login adds without a device (default `Local/{agent}@agents/n`)",
+    "spy_device": "the channel ChanSpy listens to for an agent (default `PJSIP/{agent}`)",
+    "outbound_context": "the dialplan context call.make dials the number in (default `outbound`)",
+    "transfer_context": "the dialplan context of transfer targets (default `xfer`)",
+    "outbound_callerid": "the caller id call.make presents (default: the PBX's own rule)",
+    "action_timeout": "seconds to wait for the PBX to answer a control action (default 4)",
 }
 
 
@@ -43,6 +52,9 @@ class AsteriskDriver:
             if key in opts:
                 setattr(link_opts, key, float(opts[key]))
         self.link = AmiLink(config.name, link_opts, self.mapper, sink, counters)
+        texts = {k: str(opts[k]) for k in ("endpoint", "agent_interface", "spy_device", "outbound_context",
+                                           "transfer_context", "outbound_callerid") if k in opts}
+        self.control = AsteriskControl(self.link, self.mapper, timeout=float(opts.get("action_timeout", 4.0)), **texts)
         prefix = f"driver.{config.name}."
         counters.gauge(prefix + "unmapped", lambda: self.mapper.unknown)
         counters.gauge(prefix + "orphans", lambda: self.mapper.orphans)

@@ -107,6 +107,7 @@ class AsteriskMapper:
                 "QueueParams", "QueueEntry", "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete",
                 "CoreShowChannel", "CoreShowChannelsComplete", "Status", "StatusComplete", "AGIExecStart",
                 "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd", "Shutdown", "UserEvent", "NewConnectedLine", "Rename", "Masquerade",
+                "ChanSpyStart", "ChanSpyStop",
             }
         )
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ctid.drivers.asterisk.simactions import Actions, goodbye
+from ctid.drivers.asterisk.simcontrol import ControlActions
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.asterisk.simwire import encode
 from ctid.sim import CallCenter, QueueSpec, SimConfig
@@ -95,7 +96,7 @@ class Client:
             self.writer.close()
 
 
-class AmiSimulator(Actions):
+class AmiSimulator(ControlActions, Actions):
     """The simulated PBX. `start()` listens; the clock starts with it unless `paused`."""
 
     def __init__(self, config: SimConfig | Mapping[str, Any] | None = None, *, seed: int | None = None,
@@ -112,6 +113,7 @@ class AmiSimulator(Actions):
         self.secret = secret
         self.username = username
         self.clients: set[Client] = set()
+        self.spies: dict[str, Any] = {}  # supervisors' ChanSpy channels by name
         self.frames_sent = 0
         self.address: tuple[str, int] | None = None
         self._paused = paused

@@ -40,6 +40,7 @@ class Actions:
     renderer: AmiRenderer
 
     if TYPE_CHECKING:
+        def spy(self, client: Client, req: Request, channel: str) -> None: ...
         def respond(self, client: Client, req: Request, response: str, message: str | None = None,
                     *extra: tuple[str, Any]) -> None: ...
         def error(self, client: Client, req: Request, message: str) -> None: ...
@@ -162,6 +163,9 @@ class Actions:
             self.error(client, req, "Invalid channel")
             return
         tag = req.action_id or ""
+        if (req.get("application") or "").lower() == "chanspy":
+            self.spy(client, req, channel)
+            return
         variables = req.variables()
         tech, _, rest = channel.partition("/")
         exten, _, context = rest.removesuffix("/n").partition("@")
@@ -182,9 +186,12 @@ class Actions:
                     self.error(client, req, "Exten not specified")
                     return
                 self.respond(client, req, "Success", "Originate successfully queued")
+                if req.get("channelid"):  # the client names the call's first channel (Asterisk 12+)
+                    self.renderer.channel_ids[tag] = req.get("channelid") or ""
                 self.model.outbound(agent.ext, number, tag=tag)
                 return
         except SimError:  # the member's device is busy
+            self.renderer.channel_ids.pop(tag, None)
             self._originate_failed(req, channel, 5)
             return
         self.respond(client, req, "Success", "Originate successfully queued")

@@ -23,6 +23,7 @@ class RenderBase(Wire):
         self.model = model
         self.legs: dict[int, Legs] = {}
         self.owner: dict[str, tuple[Call, str]] = {}  # channel name -> (call, side: caller|agent|target)
+        self.channel_ids: dict[str, str] = {}  # Originate ActionID -> the ChannelId it asked for
         self.avail = {name: self._is_avail(name) for name in model.queues}
 
     def __call__(self, h: Happening) -> None:
@@ -53,14 +54,14 @@ class RenderBase(Wire):
         busy = any(name.startswith(prefix) for name in self.channels)
         self.device(legs.device, "INUSE" if busy else "NOT_INUSE")
 
-    def _agent_leg(self, call: Call, agent: Agent, linkedid: str | None) -> AgentLeg:
+    def _agent_leg(self, call: Call, agent: Agent, linkedid: str | None, uid: str | None = None) -> AgentLeg:
         iface = self.iface(agent)
         if iface.startswith("Local/"):
             exten, _, context = iface[6:].removesuffix("/n").partition("@")
-            one, two = self.local_pair(exten, context or "agents", linkedid)
+            one, two = self.local_pair(exten, context or "agents", linkedid, uid)
         else:  # a device member (PJSIP/2000): one channel, no dialplan of its own
             tech, _, endpoint = iface.partition("/")
-            one, two = self.single(tech, endpoint, "from-internal", endpoint, linkedid), None
+            one, two = self.single(tech, endpoint, "from-internal", endpoint, linkedid, uid), None
         self._own(call, "agent", one, two)
         return AgentLeg(agent, iface, one, two)
 

@@ -278,7 +278,8 @@ class Features(RenderBase):
         """Originate to a member's device: its Local channel rings the agent first."""
         call, agent = h.call, h.agent
         assert call is not None and agent is not None
-        leg = self._agent_leg(call, agent, None)
+        uid = self.channel_ids.pop(call.tag, None) if call.tag is not None else None
+        leg = self._agent_leg(call, agent, None, uid)
         legs = self.legs[call.id] = Legs(call, leg.one, leg.two, self.agent_device(agent))
         legs.talk = leg
         a1, a2 = leg.one, leg.two

@@ -135,10 +135,12 @@ class Wire:
     def uid(self) -> str:
         return f"{self.epoch()}.{next(self._uids)}"
 
-    def local_pair(self, exten: str, context: str, linkedid: str | None = None) -> tuple[Chan, Chan]:
-        """A Local channel's two halves: `;1` (Down) and `;2` (Ring), sharing the first's Linkedid."""
+    def local_pair(self, exten: str, context: str, linkedid: str | None = None,
+                   uid: str | None = None) -> tuple[Chan, Chan]:
+        """A Local channel's two halves: `;1` (Down) and `;2` (Ring), sharing the first's Linkedid.
+        `uid`: the `;1` Uniqueid an Originate asked for (its `ChannelId`)."""
         n = next(self._locals)
-        u1 = self.uid()
+        u1 = uid or self.uid()
         link = linkedid or u1
         one = Chan(f"Local/{exten}@{context}-{n:08x};1", u1, link, 0, context=context, exten=exten, created=self.now)
         two = Chan(f"Local/{exten}@{context}-{n:08x};2", self.uid(), link, 4, context=context, exten=exten,
@@ -147,9 +149,10 @@ class Wire:
         self.channels[two.name] = two
         return one, two
 
-    def single(self, tech: str, endpoint: str, context: str, exten: str, linkedid: str | None = None) -> Chan:
+    def single(self, tech: str, endpoint: str, context: str, exten: str, linkedid: str | None = None,
+               uid: str | None = None) -> Chan:
         """A one-piece channel (`PJSIP/trunk-0000000a`); Linkedid its own Uniqueid unless given."""
-        uid = self.uid()
+        uid = uid or self.uid()
         ch = Chan(f"{tech}/{endpoint}-{next(self._pjsip):08x}", uid, linkedid or uid, 0, context=context, exten=exten,
                   created=self.now, tech=tech)
         self.channels[ch.name] = ch
