@@ -76,6 +76,7 @@ PLUGIN_PACKAGES = [
     "ctid_plugins.screenpop.adapters",
     "ctid_plugins.screenpop.contacts",
     "ctid_plugins.screenpop.data",  # the sample prefix table (a data-only folder, listed so setuptools ships it)
+    "ctid_plugins.reporting",
 ]
 
 setup(
@@ -83,7 +84,8 @@ setup(
     package_dir={"ctid._fast": "_fast", "ctid_plugins": "plugins"},
     # the Cython sources and C headers go into the sdist (and wheel) with the package
     package_data={"ctid": ["*.toml", "py.typed"], "ctid._fast": ["*.pyx", "*.pxd", "*.h"],
-                  "ctid_plugins.screenpop": ["README.md"], "ctid_plugins.screenpop.data": ["*.csv"]},
+                  "ctid_plugins.screenpop": ["README.md"], "ctid_plugins.screenpop.data": ["*.csv"],
+                  "ctid_plugins.reporting": ["README.md"]},
     exclude_package_data={"ctid._fast": ["*.c"]},  # generated; the sdist has it, the wheel needs only the .so
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},
