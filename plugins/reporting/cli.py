@@ -94,17 +94,17 @@ def _report(args: argparse.Namespace) -> int:
         by = [d.strip() for d in args.by.split(",") if d.strip()]
         engine = make_engine(url)
         try:
-            report = build(engine, since, until, by, options, interval=args.interval, queues=args.queue,
-                           sites=args.site, known=configured)
+            filters = dict(interval=args.interval, queues=args.queue, sites=args.site, known=configured)
+            report = build(engine, since, until, by, options, **filters)
+            if fmt == "html":
+                from ctid_plugins.reporting.html import inputs, render_html
+
+                text = render_html(inputs(engine, report, options, **filters))
         finally:
             engine.dispose()
     except (ReportError, ValueError) as exc:
         return _fail("report", exc)
-    if fmt == "html":
-        from ctid_plugins.reporting.html import render_html
-
-        text = render_html(report)
-    else:
+    if fmt != "html":
         text = {"table": render.table, "csv": render.csv_text, "json": render.json_text}[fmt](report)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
