@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ctid.acd.rules import RoutingRules, parse_routing
+
 _ENDPOINT = re.compile(r"^(tcp://[^:/\s]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -95,6 +97,7 @@ class Config:
     plugins: PluginsConfig = PluginsConfig()
     source: str = "<defaults>"
     queues: tuple[QueueConfig, ...] = ()
+    routing: RoutingRules = RoutingRules()  # [routing]: ctid's own ACD (docs/routing.md)
 
 
 class _Checker:
@@ -174,7 +177,7 @@ def _driver(c: _Checker, d: Any, i: int, names: set[str]) -> DriverConfig | None
 def parse(raw: dict, source: str = "<string>") -> Config:
     """Validate a decoded TOML document; raise ConfigError with every problem found."""
     c = _Checker()
-    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins", "queue"})
+    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins", "queue", "routing"})
     site = c.get(raw, "", "site", str, "", required=True)
     if site and not _NAME.match(site):
         c.errors.append(f"site: {site!r} may only hold letters, digits, '_' and '-' (it is a topic segment)")
@@ -226,9 +229,10 @@ def parse(raw: dict, source: str = "<string>") -> Config:
 
     plugins = _plugins(c, _table(c, raw, "plugins"))
     queues = _queues(c, raw.get("queue", []))
+    routing = parse_routing(raw.get("routing"), c.errors)
     if c.errors:
         raise ConfigError(source, c.errors)
-    return Config(site, bus, database, log, drivers, plugins, source, queues)
+    return Config(site, bus, database, log, drivers, plugins, source, queues, routing)
 
 
 def _queues(c: _Checker, raw: Any) -> tuple[QueueConfig, ...]:

@@ -13,6 +13,7 @@ import signal
 import time
 from typing import Any
 
+from ctid.acd.service import RoutingService
 from ctid.bus import Bus
 from ctid.config import Config, ConfigError
 from ctid.control import ControlService
@@ -58,6 +59,9 @@ class Daemon:
         # Call, agent and supervisor requests, each routed to the driver owning its call or agent.
         self.control = ControlService(self.drivers, self.state, self.counters)
         self.control.register(self.bus.register_op)
+        # ctid's own ACD ([routing]): follows every event, answers route points (docs/routing.md).
+        self.routing = RoutingService(config.routing, self.dispatch, self.counters, self.plugins.route,
+                                      self._agent_state, self.bus.register_op)
 
     def dispatch(self, event: dict[str, Any]) -> None:
         """The hot path: state, then bus, then the store's and the plugins' queues."""
@@ -65,6 +69,7 @@ class Daemon:
         self.bus.publish(event)
         self.store.submit(event)
         self.plugins.dispatch(event)
+        self.routing.observe(event)  # last: its own route.* events come after the one that caused them
 
     # -- request ops -------------------------------------------------------------------
 
@@ -75,12 +80,17 @@ class Daemon:
     def _stats(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.counters.snapshot()
 
+    def _agent_state(self, agent: str) -> str | None:
+        found = self.state.agents.get(agent)
+        return found.state if found is not None else None
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
         self.store.start()
         self.bus.start()
         await self.plugins.start(self._plugin_context, self.bus.register_op)
+        await self.routing.start()
         for driver in self.drivers:
             self._tasks.append(asyncio.ensure_future(self._run_driver(driver)))
         if self.config.log.stats_interval > 0:
@@ -125,6 +135,7 @@ class Daemon:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.routing.stop()
         await self.plugins.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
         await self.bus.close()
