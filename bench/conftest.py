@@ -29,7 +29,7 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -102,6 +102,16 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("ctid p99 / raw pyzmq p99 at 10k events/s", _ratio(v, "latency.ctid_p99_us", "latency.zmq_p99_us"), "x"),
         ("ctid p99 / ctid store-off p99 (diagnostic)", _ratio(v, "latency.ctid_p99_us", "latency.ctid_nostore_p99_us"), "x"),
         ("compiled / pure-Python parser, frames/s", _ratio(v, "parser.compiled_frames_s", "parser.python_frames_s"), "x"),
+        ("ACD pure / compiled, median µs, call arrives", _ratio(v, "acd.pure_offer_median_us", "acd.compiled_offer_median_us"), "x"),
+        ("ACD pure / compiled, median µs, agent ready",
+         _ratio(v, "acd.pure_agent_ready_median_us", "acd.compiled_agent_ready_median_us"), "x"),
+        ("ACD SQL / compiled, median µs, call arrives", _ratio(v, "acd.sql_offer_median_us", "acd.compiled_offer_median_us"), "x"),
+        ("ACD SQL / compiled, median µs, agent ready",
+         _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_agent_ready_median_us"), "x"),
+        ("ACD SQL / compiled, same simple model, call arrives",
+         _ratio(v, "acd.sql_offer_median_us", "acd.compiled_simple_offer_median_us"), "x"),
+        ("ACD SQL / compiled, same simple model, agent ready",
+         _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_simple_agent_ready_median_us"), "x"),
     ]
     targets = [
         ("pipeline.ctid_frames_s", "end-to-end AMI frames/s >= 150,000", lambda x: x >= 150_000, ",.0f"),
@@ -113,6 +123,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
          lambda x: x < 10_000, ",.0f"),
         ("screenpop.http_hanging_max_us", "screen pop with a stuck CRM: max <= deadline + 10 ms (us)",
          lambda x: x <= 310_000, ",.0f"),
+        ("acd.compiled_offer_median_us", "ACD compiled median < 2 µs, call arrives", lambda x: x < 2, ",.2f"),
+        ("acd.compiled_agent_ready_median_us", "ACD compiled median < 2 µs, agent ready", lambda x: x < 2, ",.2f"),
+        ("acd.compiled_offer_p99_us", "ACD compiled p99 < 20 µs, call arrives", lambda x: x < 20, ",.2f"),
+        ("acd.compiled_agent_ready_p99_us", "ACD compiled p99 < 20 µs, agent ready", lambda x: x < 20, ",.2f"),
     ]
     shown = [c for c in checks if c[1] is not None]
     met = [t for t in targets if t[0] in v]
