@@ -61,6 +61,7 @@ EVENT_TYPES: dict[str, str] = {
     "route.fallback": "the call goes to its fallback (`target`, `reason`: max_wait, vetoed, an error code)",
     "route.rejected": "a blacklisted caller was refused at the route point (`caller`, `target`)",
     "route.error": "bad routing input (`code`, `detail`, `call_id`, `agent`); the call goes to its fallback",
+    "queue.stats": "a queue's wallboard figures, every few seconds (reporting plugin: `waiting`, `agents`, `service_level` ...)",
     "recording.started": "a recording of the call started (`call_id`, `path`)",
     "recording.stopped": "a recording of the call stopped (`call_id`, `path`, `duration`)",
     "system.driver_up": "the driver is connected and logged in to its PBX",

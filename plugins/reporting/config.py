@@ -100,6 +100,8 @@ def check(options: Mapping[str, Any]) -> list[str]:
     board = options.get("wallboard", "")
     if not isinstance(board, str) or (board and not _host_port(board)):
         errors.append(f"wallboard: expected 'host:port' (or '' for none), got {board!r}")
+    if board and options.get("stats_interval", Options.stats_interval) == 0:
+        errors.append("wallboard: needs stats_interval > 0 (the board shows the queue.stats events)")
     known = {"timezone", "short_abandon", "service_level", "service_levels", "fcr_window", "teams",
              "stats_interval", "wallboard"}
     errors += [f"{key}: unknown key" for key in options if key not in known]
