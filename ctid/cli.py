@@ -64,6 +64,14 @@ def _cmd_sim_asterisk(args: argparse.Namespace) -> int:
     return _run_async(sim.main(args))
 
 
+def _cmd_sim_csta(args: argparse.Namespace) -> int:
+    from ctid import log
+    from ctid.drivers.csta import sim
+
+    log.setup("INFO")
+    return _run_async(sim.main(args))
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ctid import demo, log
 
@@ -190,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ctid.drivers.asterisk import sim as ast_sim
 
     ast_sim.add_arguments(p)
+    p = command("csta", _cmd_sim_csta, "a CSTA XML (AES DMCC-like) server running the same simulated call center", sim)
+    from ctid.drivers.csta import sim as csta_sim
+
+    csta_sim.add_arguments(p)
 
     p = command("demo", _cmd_demo, "start the simulator and the daemon and watch the call center live")
     from ctid import demo

@@ -1,0 +1,588 @@
+"""CSTA messages -> normalized events. No I/O: `Message`s in (protocol.py), event dicts out.
+
+Correlation rules (see docs/csta.md):
+- a CSTA call is a callID; one customer call keeps one `call_id` (its first callID).
+  A transfer or conference lists the callIDs the parties now have (secondaryOldCall,
+  transferredConnections' newConnection): they become aliases of that `call_id`.
+- a device listed in `stations` (the agent extensions monitored) is an agent's device;
+  agent events teach which agent id sits at which device.
+- a consultation call (ServiceInitiated/Originated with cause `consultation`) is not a
+  new customer call: it is kept aside until a transfer or conference merges it.
+- a queued or ringing call whose caller's connection clears was abandoned; a queue that
+  diverts a call with cause `timeout`/`redirected` timed it out / moved it.
+- times (wait, ring) come from the server's event time stamps when it sends them
+  (extensions/security/timestamp), else from the arrival time.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ctid.drivers.csta.protocol import Message, as_list, device_id, parse_timestamp
+
+log = logging.getLogger("ctid.driver.csta")
+
+Event = dict[str, Any]
+
+#: Top-level elements every event may carry that the model already reads.
+_COMMON = frozenset({"monitorCrossRefID", "extensions", "cause", "localConnectionInfo", "callLinkageData",
+                     "lastRedirectionDevice", "networkCallingDevice", "networkCalledDevice", "associatedCallingDevice",
+                     "associatedCalledDevice", "servicesPermitted", "mediaCallCharacteristics", "callCharacteristics",
+                     "callingDevice", "calledDevice", "connection"})
+#: Private data elements the mapper reads (the rest is kept under `x`).
+_PRIVATE_KNOWN = frozenset({"ReasonCode", "CallingDeviceName"})
+#: ECMA-269 event causes with a Q.850 equivalent (`call.cleared` cause, as Asterisk reports it);
+#: the CSTA cause itself is kept as `x.cause`.
+Q850 = {"normalClearing": 16, "busy": 17, "callNotAnswered": 19, "alertTimeExpired": 19,
+        "destNotObtainable": 1, "numberUnallocated": 1, "networkCongestion": 34, "trunksBusy": 34,
+        "networkOutOfOrder": 38, "destOutOfOrder": 27, "blocked": 21}
+CAUSES_DIVERTED = {"alertTimeExpired": "no_answer", "callForwardNoAnswer": "no_answer", "callNotAnswered": "no_answer",
+                   "timeout": "timeout", "redirected": "redirected", "overflow": "redirected"}
+
+
+@dataclass(slots=True)
+class _Call:
+    call_id: str
+    caller: str | None = None
+    caller_name: str | None = None
+    withheld: bool = False
+    called: str | None = None
+    direction: str | None = None
+    queue: str | None = None
+    in_queue: bool = False
+    position: int = 0
+    agent: str | None = None
+    device: str | None = None
+    origin: str | None = None  # the station that started the call
+    offered: bool = False
+    held: bool = False
+    consult: bool = False  # a consultation leg, not (yet) part of a customer call
+    current: str = ""  # the callID the call has now (a transfer may give it a new one)
+    t_queued: float | None = None
+    t_ring: float | None = None
+    csta_ids: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Agent:
+    agent: str
+    device: str
+    groups: dict[str, bool] = field(default_factory=dict)  # acdGroup -> not ready
+    last_call: str | None = None
+
+
+class CstaMapper:
+    """Stateful normalizer for one CSTA link. `handle(message, ts)` returns the events it causes."""
+
+    def __init__(self, source: str = "csta", stations: tuple[str, ...] = (), wrapup: dict[str, float] | None = None,
+                 reason_codes: dict[str, str] | None = None, internal_digits: int = 5) -> None:
+        self.source = source
+        self.stations = set(stations)
+        self.wrapup = dict(wrapup or {})
+        self.reason_codes = dict(reason_codes or {})
+        self.internal_digits = internal_digits
+        self.calls: dict[str, _Call] = {}
+        self.ids: dict[str, str] = {}  # CSTA callID -> call_id
+        self.agents: dict[str, _Agent] = {}  # device -> agent
+        self.unknown = 0  # events we do not map (or could not: missing fields)
+        self.orphans = 0  # events for calls we never saw
+        self._handlers: dict[str, Callable[[dict[str, Any], float, float, list[Event]], None]] = {
+            "DeliveredEvent": self._delivered, "QueuedEvent": self._queued, "EstablishedEvent": self._established,
+            "DivertedEvent": self._diverted, "HeldEvent": self._held, "RetrievedEvent": self._retrieved,
+            "TransferredEvent": self._transferred, "ConferencedEvent": self._conferenced,
+            "FailedEvent": self._failed, "ServiceInitiatedEvent": self._initiated,
+            "OriginatedEvent": self._originated, "ConnectionClearedEvent": self._connection_cleared,
+            "CallClearedEvent": self._call_cleared, "AgentLoggedOnEvent": self._logged_on,
+            "AgentLoggedOffEvent": self._logged_off, "AgentReadyEvent": self._ready,
+            "AgentNotReadyEvent": self._not_ready, "AgentWorkingAfterCallEvent": self._after_call,
+            "RouteRequest": self._route_request, "RouteEnd": self._route_end,
+        }
+        # Events that say nothing the model needs (not counted as unknown).
+        self._ignored = frozenset({"NetworkReachedEvent", "DigitsDissipatedEvent", "BridgedEvent",
+                                   "CallInformationEvent", "MonitorEndedEvent", "RouteUsedEvent"})
+
+    # -- entry point ------------------------------------------------------------------------
+
+    def handle(self, message: Message, ts: float) -> list[Event]:
+        """Map one event message (answers to requests are the link's business)."""
+        handler = self._handlers.get(message.name)
+        if handler is None:
+            if message.name not in self._ignored:
+                self.unknown += 1
+                log.info("unmapped CSTA event", extra={"ctx": {"driver": self.source, "event": message.name}})
+            return []
+        body = message.body
+        ext = body.get("extensions")
+        t = ts
+        if isinstance(ext, dict):
+            security = ext.get("security")
+            if isinstance(security, dict):
+                t = parse_timestamp(security.get("timestamp")) or ts
+        out: list[Event] = []
+        try:
+            handler(body, ts, t, out)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            self.unknown += 1
+            log.warning("cannot map CSTA event", extra={"ctx": {"driver": self.source, "event": message.name,
+                                                                "error": repr(exc)}})
+            return out
+        extra = self._extra(message.name, body)
+        if extra:
+            for event in out:
+                event.setdefault("x", {}).update(extra)
+        return out
+
+    def _extra(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Unknown elements and private data of a message, kept for `x`."""
+        extra: dict[str, Any] = {}
+        known = _KNOWN.get(name, frozenset())
+        for key, value in body.items():
+            if key not in _COMMON and key not in known:
+                extra[key] = value
+        private = _private(body)
+        for key, value in private.items():
+            if key not in _PRIVATE_KNOWN:
+                extra[key] = value
+        return extra
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _event(self, type_: str, call: _Call, ts: float, **extra: Any) -> Event:
+        event: Event = {"type": type_, "ts": ts, "source": self.source, "call_id": call.call_id, "caller": call.caller,
+                        "caller_name": call.caller_name, "called": call.called, "queue": call.queue,
+                        "agent": call.agent, "device": call.device, "direction": call.direction}
+        event.update(extra)
+        return event
+
+    def _agent_at(self, dev: str | None) -> str | None:
+        if dev is None:
+            return None
+        agent = self.agents.get(dev)
+        if agent is not None:
+            return agent.agent
+        return dev if dev in self.stations else None
+
+    def _is_station(self, dev: str | None) -> bool:
+        return dev is not None and (dev in self.stations or dev in self.agents)
+
+    def _call(self, conn: Any, create: bool = True) -> _Call | None:
+        csta_id = conn["callID"] if isinstance(conn, dict) else None
+        if not csta_id:
+            raise KeyError("callID")
+        call_id = self.ids.get(csta_id)
+        if call_id is not None:
+            return self.calls.get(call_id)
+        if not create:
+            self.orphans += 1
+            return None
+        call = self.calls[csta_id] = _Call(csta_id, current=csta_id)
+        call.csta_ids.add(csta_id)
+        self.ids[csta_id] = csta_id
+        return call
+
+    def _learn_parties(self, call: _Call, body: dict[str, Any]) -> None:
+        calling = body.get("callingDevice")
+        if isinstance(calling, dict) and ("restricted" in calling or "notKnown" in calling) and not call.caller:
+            call.withheld = "restricted" in calling
+        caller = device_id(calling)
+        if caller and not self._is_station(caller) and call.caller is None:
+            call.caller = caller
+        name = _private(body).get("CallingDeviceName")
+        if name and call.caller_name is None:
+            call.caller_name = name
+        called = device_id(body.get("calledDevice"))
+        if called and call.called is None:
+            call.called = called
+
+    def _offer(self, call: _Call, ts: float, out: list[Event]) -> None:
+        if call.offered or call.consult:
+            return
+        call.offered = True
+        if call.direction is None:
+            if call.origin is None:
+                call.direction = "inbound"
+            else:
+                digits = len((call.called or "").lstrip("+"))
+                call.direction = "outbound" if digits > self.internal_digits else "internal"
+        extra = {"x": {"withheld": True}} if call.withheld else {}
+        out.append(self._event("call.offered", call, ts, **extra))
+
+    def _alias(self, csta_id: str | None, call: _Call, current: bool = False) -> None:
+        """A callID now belongs to `call`: merge the leg it named (a consultation) into it."""
+        if not csta_id:
+            return
+        if current:
+            call.current = csta_id
+        if self.ids.get(csta_id) == call.call_id:
+            return
+        other_id = self.ids.get(csta_id)
+        if other_id is not None and other_id in self.calls:
+            other = self.calls.pop(other_id)
+            for cid in other.csta_ids:
+                self.ids[cid] = call.call_id
+                call.csta_ids.add(cid)
+        self.ids[csta_id] = call.call_id
+        call.csta_ids.add(csta_id)
+
+    def _close(self, call: _Call, ts: float, out: list[Event], **extra: Any) -> None:
+        self.calls.pop(call.call_id, None)
+        for cid in call.csta_ids:
+            if self.ids.get(cid) == call.call_id:
+                del self.ids[cid]
+        if call.offered:
+            out.append(self._event("call.cleared", call, ts, **extra))
+
+    # -- call events ------------------------------------------------------------------------
+
+    def _delivered(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["connection"])
+        assert call is not None
+        self._learn_parties(call, b)
+        alerting = device_id(b.get("alertingDevice")) or b["connection"].get("deviceID")
+        if call.consult:
+            return
+        if self._is_station(alerting) and alerting != call.origin:
+            self._offer(call, ts, out)
+            call.t_ring = t
+            agent = self._agent_at(alerting)
+            out.append(self._event("call.delivered", call, ts, agent=agent, device=agent or alerting))
+        elif call.origin is not None and alerting != call.origin:  # a call an agent made reaches its party
+            self._offer(call, ts, out)
+            out.append(self._event("call.delivered", call, ts, device=alerting))
+        elif call.origin is None:
+            self._offer(call, ts, out)  # a call arriving at a VDN / routing device
+
+    def _queued(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["queuedConnection"])
+        assert call is not None
+        self._learn_parties(call, b)
+        call.queue = device_id(b.get("queue")) or b["queuedConnection"].get("deviceID")
+        call.in_queue = True
+        call.agent = call.device = None
+        call.t_queued = t
+        call.position = int(b.get("numberQueued") or 0)
+        self._offer(call, ts, out)
+        out.append(self._event("call.queued", call, ts, position=call.position))
+
+    def _established(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["establishedConnection"])
+        assert call is not None
+        self._learn_parties(call, b)
+        answering = device_id(b.get("answeringDevice")) or b["establishedConnection"].get("deviceID")
+        if call.consult or answering == call.origin:
+            return
+        self._offer(call, ts, out)
+        extra: dict[str, Any] = {}
+        if self._is_station(answering):
+            call.agent = self._agent_at(answering)
+            call.device = call.agent or answering
+            if call.in_queue and call.t_queued is not None:
+                extra["wait"] = round(t - call.t_queued, 3)
+            if call.t_ring is not None:
+                extra["ring"] = round(t - call.t_ring, 3)
+            station = self.agents.get(answering or "")
+            if station is not None:
+                station.last_call = call.call_id
+        else:
+            call.device = answering
+        call.in_queue = False
+        out.append(self._event("call.established", call, ts, **extra))
+
+    def _diverted(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["connection"], create=False)
+        if call is None or call.consult:
+            return
+        diverting = device_id(b.get("divertingDevice")) or b["connection"].get("deviceID")
+        cause = CAUSES_DIVERTED.get(str(b.get("cause")), str(b.get("cause") or "redirected"))
+        if self._is_station(diverting):
+            agent = self._agent_at(diverting)
+            ring = round(t - call.t_ring, 3) if call.t_ring is not None else None
+            call.t_ring = None
+            out.append(self._event("call.diverted", call, ts, cause=cause, agent=agent, device=agent or diverting,
+                                   ring=ring))
+            return
+        wait = round(t - call.t_queued, 3) if call.t_queued is not None else None
+        call.in_queue = False
+        out.append(self._event("call.diverted", call, ts, cause=cause, wait=wait, position=call.position))
+
+    def _held(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["heldConnection"], create=False)
+        if call is None or call.held or call.consult:
+            return
+        call.held = True
+        agent = self._agent_at(device_id(b.get("holdingDevice")))
+        out.append(self._event("call.held", call, ts, agent=agent or call.agent))
+
+    def _retrieved(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["retrievedConnection"], create=False)
+        if call is None or not call.held or call.consult:
+            return
+        call.held = False
+        agent = self._agent_at(device_id(b.get("retrievingDevice")))
+        out.append(self._event("call.retrieved", call, ts, agent=agent or call.agent))
+
+    def _merge_legs(self, call: _Call, b: dict[str, Any], list_key: str) -> None:
+        secondary = b.get("secondaryOldCall")
+        if isinstance(secondary, dict):
+            self._alias(secondary.get("callID"), call)
+        items = b.get(list_key)
+        for item in as_list(items.get("connectionListItem") if isinstance(items, dict) else None):
+            new = item.get("newConnection") if isinstance(item, dict) else None
+            if isinstance(new, dict):
+                self._alias(new.get("callID"), call, current=True)
+
+    def _transferred(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["primaryOldCall"], create=False)
+        if call is None:
+            return
+        kind = "attended" if isinstance(b.get("secondaryOldCall"), dict) else "blind"
+        self._merge_legs(call, b, "transferredConnections")
+        agent = self._agent_at(device_id(b.get("transferringDevice"))) or call.agent
+        target = device_id(b.get("transferredToDevice"))
+        if call.held:
+            call.held = False
+            out.append(self._event("call.retrieved", call, ts, agent=agent))
+        out.append(self._event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
+        call.agent = None
+        call.device = target
+        call.t_ring = None
+
+    def _conferenced(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["primaryOldCall"], create=False)
+        if call is None:
+            return
+        self._merge_legs(call, b, "conferenceConnections")
+        agent = self._agent_at(device_id(b.get("conferencingDevice"))) or call.agent
+        if call.held:
+            call.held = False
+            out.append(self._event("call.retrieved", call, ts, agent=agent))
+        out.append(self._event("call.conferenced", call, ts, agent=agent, target=device_id(b.get("addedParty"))))
+
+    def _failed(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["failedConnection"], create=False)
+        if call is None or call.consult:
+            return
+        self._offer(call, ts, out)
+        out.append(self._event("call.failed", call, ts, cause=str(b.get("cause") or "unknown"),
+                               device=device_id(b.get("failingDevice"))))
+
+    def _initiated(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["initiatedConnection"])
+        assert call is not None
+        station = device_id(b.get("initiatingDevice")) or b["initiatedConnection"].get("deviceID")
+        call.origin = station
+        call.agent = self._agent_at(station)
+        call.device = call.agent or station
+        if b.get("cause") == "consultation":
+            call.consult = True
+
+    def _originated(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["originatedConnection"])
+        assert call is not None
+        station = device_id(b.get("callingDevice")) or b["originatedConnection"].get("deviceID")
+        if call.origin is None:
+            call.origin = station
+            call.agent = self._agent_at(station)
+            call.device = call.agent or station
+        if b.get("cause") == "consultation":
+            call.consult = True
+            return
+        call.called = device_id(b.get("calledDevice")) or call.called
+        self._offer(call, ts, out)
+
+    def _connection_cleared(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        conn = b["droppedConnection"]
+        call = self._call(conn, create=False)
+        if call is None or call.consult:
+            return
+        dropped = conn.get("deviceID") or device_id(b.get("releasingDevice"))
+        if not call.in_queue or self._is_station(dropped) or dropped in (call.queue, call.called):
+            return
+        call.in_queue = False  # the caller gave up while queued or ringing
+        wait = round(t - call.t_queued, 3) if call.t_queued is not None else 0.0
+        out.append(self._event("call.abandoned", call, ts, disposition="abandoned", wait=wait, position=call.position))
+
+    def _call_cleared(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        call = self._call(b["clearedCall"], create=False)
+        if call is None:
+            return
+        csta_id = b["clearedCall"]["callID"]
+        if call.consult:  # a consultation that was never merged (the consulted party hung up)
+            self.calls.pop(call.call_id, None)
+            self.ids.pop(csta_id, None)
+            return
+        if csta_id != call.current:  # a leg the call left behind (the old callID of a transfer)
+            self.ids.pop(csta_id, None)
+            call.csta_ids.discard(csta_id)
+            return
+        cause = str(b.get("cause") or "normalClearing")
+        self._close(call, ts, out, cause=Q850.get(cause), x={"cause": cause})
+
+    # -- agents -----------------------------------------------------------------------------
+
+    def _agent(self, b: dict[str, Any]) -> _Agent:
+        dev = device_id(b.get("agentDevice")) or b["agentDevice"]
+        agent = self.agents.get(dev)
+        agent_id = b.get("agentID") or dev
+        if agent is None or agent.agent != agent_id:
+            agent = self.agents[dev] = _Agent(agent_id, dev)
+        return agent
+
+    def _agent_event(self, type_: str, agent: _Agent, ts: float, group: str | None, **extra: Any) -> Event:
+        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": agent.agent, "name": None,
+                        "queue": group, "device": agent.device}
+        event.update(extra)
+        return event
+
+    def _logged_on(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        agent = self._agent(b)
+        group = b.get("acdGroup") or None
+        if group is not None:
+            agent.groups[group] = False
+        out.append(self._agent_event("agent.logged_on", agent, ts, group))
+
+    def _logged_off(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        agent = self._agent(b)
+        group = b.get("acdGroup") or None
+        if group is None:
+            agent.groups.clear()
+        else:
+            agent.groups.pop(group, None)
+        out.append(self._agent_event("agent.logged_off", agent, ts, group))
+
+    def _ready(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        agent = self._agent(b)
+        group = b.get("acdGroup") or None
+        groups = [group] if group is not None else list(agent.groups)
+        # Ready after after-call work (nothing was not ready) is the end of the ACW, not news.
+        if not any(agent.groups.get(g) for g in groups):
+            return
+        for g in groups:
+            agent.groups[g] = False
+        out.append(self._agent_event("agent.ready", agent, ts, group))
+
+    def _not_ready(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        agent = self._agent(b)
+        group = b.get("acdGroup") or None
+        for g in [group] if group is not None else list(agent.groups):
+            agent.groups[g] = True
+        code = _private(b).get("ReasonCode")
+        reason = self.reason_codes.get(code, code) if code else None
+        out.append(self._agent_event("agent.not_ready", agent, ts, group, reason=reason))
+
+    def _after_call(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        agent = self._agent(b)
+        group = b.get("acdGroup") or None
+        duration = self.wrapup.get(group or "") if group else None
+        out.append(self._agent_event("agent.acw", agent, ts, group, call_id=agent.last_call, duration=duration))
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def _route_request(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        routed = b.get("routedCall")
+        call = self._call(routed) if isinstance(routed, dict) else None
+        if call is not None:
+            self._learn_parties(call, b)
+        out.append({"type": "route.request", "ts": ts, "source": self.source,
+                    "call_id": call.call_id if call else None, "caller": device_id(b.get("callingDevice")),
+                    "queue": device_id(b.get("currentRoute")) or b.get("currentRoute"),
+                    "skills": [], "priority": None,
+                    "x": {"cross_ref": b.get("routingCrossRefID"), "register_id": b.get("routeRegisterReqID")}})
+
+    def _route_end(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
+        pass  # the link forgets the pending route request (RouteEnd carries only its ids)
+
+    # -- resync -----------------------------------------------------------------------------
+
+    def resync(self, agent_states: dict[str, list[tuple[str, str, str | None]]],
+               calls: dict[str, list[tuple[str, str]]], ts: float) -> list[Event]:
+        """Rebuild from GetAgentState and SnapshotDevice answers after a (re)connect.
+
+        `agent_states`: device -> [(agent id, acdGroup, state, reason code)]...; `calls`:
+        device -> [(callID, local connection state)]. Calls we knew that no device has any
+        more ended while the link was down: closed with disposition `lost`.
+        """
+        out: list[Event] = []
+        for dev, entries in agent_states.items():
+            for agent_id, group, state, *rest in entries:  # type: ignore[misc]
+                body = {"agentDevice": {"deviceIdentifier": dev}, "agentID": agent_id, "acdGroup": group}
+                agent = self.agents.get(dev)
+                known = agent.groups.get(group) if agent is not None else None
+                if known is None:
+                    self._logged_on(body, ts, ts, out)
+                    known = False
+                not_ready = state == "notReady"
+                if not_ready != known:
+                    if not_ready:
+                        code = rest[0] if rest else None
+                        self.agents[dev].groups[group] = True
+                        out.append(self._agent_event("agent.not_ready", self.agents[dev], ts, group,
+                                                     reason=self.reason_codes.get(code, code) if code else None))
+                    else:
+                        self.agents[dev].groups[group] = False
+                        out.append(self._agent_event("agent.ready", self.agents[dev], ts, group))
+        live = {cid for items in calls.values() for cid, _ in items}
+        closed = 0
+        for call in list(self.calls.values()):
+            if not (call.csta_ids & live):
+                closed += call.offered
+                self._close(call, ts, out, disposition="lost")
+        for dev, items in calls.items():
+            for cid, state in items:
+                if cid in self.ids:
+                    continue
+                call = self._call({"callID": cid})
+                assert call is not None
+                if state == "queued":
+                    call.queue, call.in_queue = dev, True
+                    self._offer(call, ts, out)
+                    out.append(self._event("call.queued", call, ts, position=0))
+                elif self._is_station(dev) and state in ("connected", "hold"):
+                    call.agent = self._agent_at(dev)
+                    call.device = call.agent or dev
+                    self._offer(call, ts, out)
+                    out.append(self._event("call.established", call, ts))
+                else:
+                    self._offer(call, ts, out)
+        out.append({"type": "system.resynced", "ts": ts, "source": self.source, "calls": len(self.calls),
+                    "agents": len(self.agents), "closed": closed})
+        return out
+
+
+def _private(body: dict[str, Any]) -> dict[str, Any]:
+    ext = body.get("extensions")
+    if not isinstance(ext, dict):
+        return {}
+    data = ext.get("privateData")
+    private = data.get("private") if isinstance(data, dict) else None
+    return private if isinstance(private, dict) else {}
+
+
+#: Per event, the top-level elements the mapper reads (anything else goes to `x`).
+_KNOWN: dict[str, frozenset[str]] = {
+    "DeliveredEvent": frozenset({"alertingDevice"}),
+    "QueuedEvent": frozenset({"queuedConnection", "queue", "numberQueued", "callsInFront"}),
+    "EstablishedEvent": frozenset({"establishedConnection", "answeringDevice"}),
+    "DivertedEvent": frozenset({"divertingDevice", "newDestination"}),
+    "HeldEvent": frozenset({"heldConnection", "holdingDevice"}),
+    "RetrievedEvent": frozenset({"retrievedConnection", "retrievingDevice"}),
+    "TransferredEvent": frozenset({"primaryOldCall", "secondaryOldCall", "transferringDevice", "transferredToDevice",
+                                   "transferredConnections"}),
+    "ConferencedEvent": frozenset({"primaryOldCall", "secondaryOldCall", "conferencingDevice", "addedParty",
+                                   "conferenceConnections"}),
+    "FailedEvent": frozenset({"failedConnection", "failingDevice"}),
+    "ServiceInitiatedEvent": frozenset({"initiatedConnection", "initiatingDevice"}),
+    "OriginatedEvent": frozenset({"originatedConnection"}),
+    "ConnectionClearedEvent": frozenset({"droppedConnection", "releasingDevice"}),
+    "CallClearedEvent": frozenset({"clearedCall"}),
+    "AgentLoggedOnEvent": frozenset({"agentDevice", "agentID", "acdGroup", "agentPassword"}),
+    "AgentLoggedOffEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
+    "AgentReadyEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
+    "AgentNotReadyEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
+    "AgentWorkingAfterCallEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
+    "RouteRequest": frozenset({"routeRegisterReqID", "routingCrossRefID", "currentRoute", "routedCall",
+                               "routedSelAlgorithm", "priority"}),
+    "RouteEnd": frozenset({"routeRegisterReqID", "routingCrossRefID", "errorValue"}),
+}

@@ -1,0 +1,236 @@
+"""CSTA Phase III XML over TCP, framed as AES DMCC frames it: bytes in, messages out. No I/O.
+
+A frame is an 8-byte header then one XML document:
+
+    version   2 bytes, big-endian, always 0
+    length    2 bytes, big-endian, the frame's total length *including* the header
+    invoke id 4 ASCII digits; a request and its response share one, events use `EVENT_ID`
+
+The body is ECMA-323 ed3 XML (application-session messages are ECMA-354). It is parsed
+with defusedxml over the standard library's expat: a document type declaration is
+refused outright, so entity expansion bombs ("billion laughs") and external entities
+cannot happen. A body that is not XML, or not in one of `NAMESPACES`, is counted and
+skipped; the frames around it are unaffected. A header that cannot be a header means
+the byte stream is lost: the parser says so (`broken`) and the link reconnects.
+
+Messages are plain nested dicts keyed by local element names (namespaces dropped after
+the root's was checked): a leaf is its text, an element that repeats becomes a list.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping
+from xml.etree.ElementTree import Element, ParseError
+from xml.sax.saxutils import escape
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+NS_CSTA = "http://www.ecma-international.org/standards/ecma-323/csta/ed3"
+NS_SESSION = "http://www.ecma-international.org/standards/ecma-354/appl_session"
+NS_AVAYA = "http://www.avaya.com/csta"  # private data (agent reason codes, caller names)
+NAMESPACES = frozenset({NS_CSTA, NS_SESSION})
+
+EVENT_ID = "9999"  # the invoke id every event carries; requests use 0001..9998
+HEADER = 8
+MAX_FRAME = 0xFFFF  # the length field has 16 bits
+_HEAD = struct.Struct(">HH4s")
+_CONTEXT = 120  # bytes of a bad frame kept for the log
+
+
+class CstaError(Exception):
+    """A negative answer to a request: `code` is the CSTAErrorCode's value (or the
+    session NegResponse's errorCode), `category` its element (operation, security...)."""
+
+    def __init__(self, category: str, code: str, request: str = "") -> None:
+        super().__init__(f"{request + ': ' if request else ''}{category} error {code}")
+        self.category = category
+        self.code = code
+
+
+@dataclass(slots=True)
+class Message:
+    """One decoded frame: `name` is the root element's local name, `body` its children."""
+
+    invoke_id: str
+    name: str
+    body: dict[str, Any]
+    namespace: str
+
+    @property
+    def is_event(self) -> bool:
+        return self.invoke_id == EVENT_ID
+
+
+def element_dict(el: Element) -> Any:
+    """An element's children as a dict of local name -> value; a leaf is its text."""
+    out: dict[str, Any] = {}
+    for child in el:
+        tag = child.tag
+        local = tag[tag.rfind("}") + 1:] if tag[0] == "{" else tag
+        value = element_dict(child) if len(child) else (child.text or "")
+        if local in out:
+            prev = out[local]
+            if isinstance(prev, list):
+                prev.append(value)
+            else:
+                out[local] = [prev, value]
+        else:
+            out[local] = value
+    return out
+
+
+def as_list(value: Any) -> list[Any]:
+    """A value that may repeat, always as a list (absent -> [])."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+class FrameParser:
+    """Incremental DMCC frame parser.
+
+    `feed(data)` returns the complete, well-formed messages in arrival order; a partial
+    frame waits for the next call. Bad input never raises: a bad body is counted in
+    `errors` and described by `take_errors()` as (reason, first bytes); a bad header sets
+    `broken` (the reason) and the parser stops, since nothing after it can be trusted.
+    """
+
+    def __init__(self, namespaces: Iterable[str] = NAMESPACES) -> None:
+        self._ns = frozenset(namespaces)
+        self._buf = b""
+        self._errors: list[tuple[str, bytes]] = []
+        self.frames = 0
+        self.errors = 0
+        self.broken: str | None = None
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame waiting in the buffer (non-zero at EOF = a truncated frame)."""
+        return len(self._buf)
+
+    def take_errors(self) -> list[tuple[str, bytes]]:
+        errors, self._errors = self._errors, []
+        return errors
+
+    def _error(self, reason: str, raw: bytes) -> None:
+        self.errors += 1
+        self._errors.append((reason, raw[:_CONTEXT]))
+
+    def feed(self, data: bytes) -> list[Message]:
+        if self.broken is not None:
+            return []
+        buf = self._buf + data if self._buf else data
+        out: list[Message] = []
+        start, size = 0, len(buf)
+        while size - start >= HEADER:
+            version, length, invoke = _HEAD.unpack_from(buf, start)
+            if version != 0 or length <= HEADER or not invoke.isdigit():
+                self.broken = f"bad frame header (version {version}, length {length}, invoke id {invoke!r})"
+                self._error(self.broken, buf[start:start + _CONTEXT])
+                self._buf = b""
+                return out
+            end = start + length
+            if end > size:
+                break
+            self.frames += 1
+            message = self.decode(invoke.decode(), buf[start + HEADER:end])
+            if message is not None:
+                out.append(message)
+            start = end
+        self._buf = buf[start:]
+        return out
+
+    def decode(self, invoke_id: str, body: bytes) -> Message | None:
+        """One frame's XML; None (counted, described) when it is not a CSTA message."""
+        try:
+            root = fromstring(body, forbid_dtd=True)
+        except DefusedXmlException as exc:  # a DTD, entities: refused before any expansion
+            self._error(f"refused XML ({type(exc).__name__})", body)
+            return None
+        except (ParseError, ValueError) as exc:  # truncated, junk after the document, bad encoding
+            self._error(f"malformed XML ({exc})", body)
+            return None
+        tag = root.tag
+        ns, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+        if ns not in self._ns:
+            self._error(f"wrong namespace {ns or '(none)'!r} for <{name}>", body)
+            return None
+        return Message(invoke_id, name, element_dict(root), ns)
+
+
+# -- encoding ---------------------------------------------------------------------------------
+
+
+def _xml(parts: list[str], fields: Mapping[str, Any]) -> None:
+    for key, value in fields.items():
+        if value is None:
+            continue
+        if key.startswith("{"):  # an element in another namespace (private data)
+            ns, _, tag = key[1:].partition("}")
+            open_ = f'{tag} xmlns="{ns}"'
+        else:
+            tag = open_ = key
+        for item in value if isinstance(value, list) else (value,):
+            if isinstance(item, Mapping):
+                if item:
+                    parts.append(f"<{open_}>")
+                    _xml(parts, item)
+                    parts.append(f"</{tag}>")
+                else:
+                    parts.append(f"<{open_}/>")
+            elif item is True:  # a flag element: <notKnown/>
+                parts.append(f"<{open_}/>")
+            else:
+                parts.append(f"<{open_}>{escape(str(item))}</{tag}>")
+
+
+def encode(name: str, fields: Mapping[str, Any], invoke_id: str = EVENT_ID, namespace: str = NS_CSTA) -> bytes:
+    """One frame: header + `<name xmlns=namespace>` with `fields` as child elements.
+
+    Values: text (escaped), a dict (nested elements), a list (the element repeated),
+    True (an empty element), None (left out). Keys `{ns}tag` set another namespace.
+    """
+    if len(invoke_id) != 4 or not invoke_id.isdigit():
+        raise ValueError(f"invoke id must be 4 digits, not {invoke_id!r}")
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>', f'<{name} xmlns="{namespace}">']
+    _xml(parts, fields)
+    parts.append(f"</{name}>")
+    body = "".join(parts).encode()
+    if len(body) + HEADER > MAX_FRAME:
+        raise ValueError(f"{name}: {len(body)} bytes do not fit in one frame")
+    return _HEAD.pack(0, len(body) + HEADER, invoke_id.encode()) + body
+
+
+def device(value: str | None) -> dict[str, Any]:
+    """A SubjectDeviceID: the identifier, or `<notKnown/>`."""
+    return {"deviceIdentifier": value} if value else {"notKnown": True}
+
+
+def connection(call_id: str, device_id: str) -> dict[str, str]:
+    return {"callID": call_id, "deviceID": device_id}
+
+
+def device_id(value: Any) -> str | None:
+    """The identifier of a SubjectDeviceID element (None for notKnown/restricted)."""
+    if isinstance(value, dict):
+        ident = value.get("deviceIdentifier")
+        return ident if isinstance(ident, str) and ident else None
+    return value or None
+
+
+def timestamp(t: float) -> str:
+    """An event time stamp (extensions/security/timestamp), UTC with milliseconds."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_timestamp(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return None

@@ -1,0 +1,248 @@
+"""The CSTA simulator's answers to requests: session, monitors, snapshots, agent state,
+call control and routing. A mixin of `CstaSimulator` (sim.py).
+
+A request the call center refuses gets the CSTAErrorCode a server sends for it:
+an unknown device `operation/invalidCSTADeviceIdentifier`, an unknown call
+`operation/invalidCSTACallIdentifier`, a call or agent in the wrong state
+`stateIncompatibility/invalidObjectState`, an unsupported service `operation/invalidFeature`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id
+from ctid.sim.model import Call, SimError
+
+if TYPE_CHECKING:
+    from ctid.drivers.csta.sim import Client
+    from ctid.drivers.csta.simrender import CstaRenderer
+    from ctid.sim.traffic import CallCenter
+
+_SIM_ERRORS = {
+    "no_such_agent": ("operation", "invalidCSTADeviceIdentifier"),
+    "no_such_member": ("operation", "invalidCSTADeviceIdentifier"),
+    "no_such_queue": ("operation", "invalidDestination"),
+    "already_member": ("stateIncompatibility", "invalidObjectState"),
+    "not_dynamic": ("operation", "requestIncompatibleWithObject"),
+    "busy": ("stateIncompatibility", "invalidObjectState"),
+    "bad_state": ("stateIncompatibility", "invalidObjectState"),
+}
+
+
+class Requests:
+    model: CallCenter
+    renderer: CstaRenderer
+    secret: str | None
+    username: str | None
+    session_duration: int
+    _xrefs: Any
+
+    if TYPE_CHECKING:
+        devices: set[str]
+
+        def reply(self, client: Client, invoke_id: str, name: str, fields: dict[str, Any],
+                  namespace: str = NS_CSTA) -> None: ...
+        def error(self, client: Client, invoke_id: str, category: str, value: str) -> None: ...
+
+    # -- session -----------------------------------------------------------------------------
+
+    def start_session(self, client: Client, m: Message) -> None:
+        info = m.body.get("applicationInfo") or {}
+        login = ((info.get("applicationSpecificInfo") or {}).get("SessionLoginInfo") or {}) if isinstance(info, dict) else {}
+        user, password = login.get("userName") or "", login.get("password") or ""
+        if self.secret is not None and (password != self.secret or (self.username is not None and user != self.username)):
+            self.reply(client, m.invoke_id, "StartApplicationSessionNegResponse",
+                       {"errorCode": {"definitionError": "invalidApplicationInfo"}}, NS_SESSION)
+            return
+        client.session = secrets.token_hex(16).upper()
+        requested = int(m.body.get("requestedSessionDuration") or self.session_duration)
+        self.reply(client, m.invoke_id, "StartApplicationSessionPosResponse", {
+            "sessionID": client.session, "actualProtocolVersion": NS_CSTA,
+            "actualSessionDuration": str(min(requested, self.session_duration))}, NS_SESSION)
+
+    def req_ResetApplicationSessionTimer(self, client: Client, m: Message) -> None:
+        if m.body.get("sessionID") != client.session:
+            self.reply(client, m.invoke_id, "ResetApplicationSessionTimerNegResponse",
+                       {"errorCode": {"sessionManagementError": "invalidSessionID"}}, NS_SESSION)
+            return
+        self.reply(client, m.invoke_id, "ResetApplicationSessionTimerPosResponse",
+                   {"actualSessionDuration": str(self.session_duration)}, NS_SESSION)
+
+    def req_StopApplicationSession(self, client: Client, m: Message) -> None:
+        self.reply(client, m.invoke_id, "StopApplicationSessionPosResponse", {}, NS_SESSION)
+        client.close()
+
+    # -- monitors and snapshots ----------------------------------------------------------------
+
+    def req_MonitorStart(self, client: Client, m: Message) -> None:
+        obj = m.body.get("monitorObject") or {}
+        dev = obj.get("deviceObject") if isinstance(obj, dict) else None
+        if dev not in self.devices:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        xref = client.monitors.get(dev) or str(next(self._xrefs))
+        client.monitors[dev] = xref
+        self.reply(client, m.invoke_id, "MonitorStartResponse", {"monitorCrossRefID": xref})
+
+    def req_MonitorStop(self, client: Client, m: Message) -> None:
+        xref = m.body.get("monitorCrossRefID")
+        dev = next((d for d, x in client.monitors.items() if x == xref), None)
+        if dev is None:
+            self.error(client, m.invoke_id, "operation", "invalidCrossRefID")
+            return
+        del client.monitors[dev]
+        self.reply(client, m.invoke_id, "MonitorStopResponse", {})
+
+    def req_SnapshotDevice(self, client: Client, m: Message) -> None:
+        dev = m.body.get("snapshotObject")
+        if dev not in self.devices:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        items = []
+        for call in self.model.calls.values():
+            leg = self.renderer.legs.get(call.id)
+            if leg is None:
+                continue
+            state = None
+            if call.queue == dev and call.state in ("queued", "ringing"):
+                state = "queued"
+            elif call.ringing is not None and call.ringing.ext == dev:
+                state = "alerting"
+            elif call.agent is not None and call.agent.ext == dev and call.state not in ("ended",):
+                state = "hold" if call.held else "connected"
+            if state is not None:
+                items.append({"connectionIdentifier": connection(leg.cid, dev),
+                              "localCallState": {"compoundCallState": {"localConnectionState": state}}})
+        self.reply(client, m.invoke_id, "SnapshotDeviceResponse",
+                   {"crossRefIDorSnapshotData": {"snapshotData": {"snapshotDeviceResponseInfo": items}}})
+
+    def req_GetAgentState(self, client: Client, m: Message) -> None:
+        agent = self.model.agents.get(m.body.get("device") or "")
+        if agent is None:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        items = [{"acdGroup": q, "agentState": "agentNotReady" if mb.paused else "agentReady"}
+                 for q, mb in agent.members.items()]
+        reason = next((mb.reason for mb in agent.members.values() if mb.paused), "")
+        fields: dict[str, Any] = {"agentStateList": {"agentStateEntry": {
+            "agentID": agent.ext, "loggedOnState": "true" if items else "false",
+            "agentInfo": {"agentInfoItem": items} if items else None}}}
+        if reason:
+            fields["extensions"] = {"privateData": {"private": {
+                f"{{{NS_AVAYA}}}ReasonCode": self.renderer.reason_code(reason)}}}
+        self.reply(client, m.invoke_id, "GetAgentStateResponse", fields)
+
+    # -- call control ----------------------------------------------------------------------------
+
+    def _call(self, client: Client, m: Message, key: str) -> Call | None:
+        conn = m.body.get(key)
+        cid = conn.get("callID") if isinstance(conn, dict) else None
+        for call_id, leg in self.renderer.legs.items():
+            if cid in (leg.cid, leg.consult) and call_id in self.model.calls:
+                return self.model.calls[call_id]
+        self.error(client, m.invoke_id, "operation", "invalidCSTACallIdentifier")
+        return None
+
+    def _do(self, client: Client, m: Message, action: Any, answer: str, fields: Any = None) -> None:
+        try:
+            result = action()
+        except SimError as exc:
+            self.error(client, m.invoke_id, *_SIM_ERRORS.get(exc.code, ("operation", "generic")))
+            return
+        self.reply(client, m.invoke_id, answer, fields(result) if callable(fields) else (fields or {}))
+
+    def req_MakeCall(self, client: Client, m: Message) -> None:
+        calling, called = m.body.get("callingDevice") or "", m.body.get("calledDirectoryNumber") or ""
+        if not called:
+            self.error(client, m.invoke_id, "operation", "invalidCalledDevice")
+            return
+        self._do(client, m, lambda: self.model.outbound(calling, called), "MakeCallResponse",
+                 lambda call: {"callingDevice": connection(self.renderer.leg(call).cid, calling)})
+
+    def req_AnswerCall(self, client: Client, m: Message) -> None:
+        conn = m.body.get("callToBeAnswered") or {}
+        agent = self.model.agents.get(conn.get("deviceID") or "") if isinstance(conn, dict) else None
+        if agent is None:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        self._do(client, m, lambda: self.model.answer(agent), "AnswerCallResponse")
+
+    def req_HoldCall(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "callToBeHeld")) is not None:
+            self._do(client, m, lambda: self.model.hold(call, True), "HoldCallResponse")
+
+    def req_RetrieveCall(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "callToBeRetrieved")) is not None:
+            self._do(client, m, lambda: self.model.hold(call, False), "RetrieveCallResponse")
+
+    def req_SingleStepTransferCall(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "activeCall")) is None:
+            return
+        target = m.body.get("transferredTo") or ""
+        self._do(client, m, lambda: self.model.blind_transfer(call, target), "SingleStepTransferCallResponse",
+                 lambda _: {"transferredCall": connection(self.renderer.leg(call).cid, target)})
+
+    def req_ConsultationCall(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "existingCall")) is None:
+            return
+        target = m.body.get("consultedDevice") or ""
+        station = (m.body.get("existingCall") or {}).get("deviceID", "")
+        self._do(client, m, lambda: self.model.consult(call, target), "ConsultationCallResponse",
+                 lambda _: {"initiatedCall": connection(self.renderer.leg(call).consult or "", station)})
+
+    def req_TransferCall(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "heldCall")) is None:
+            return
+        if call.state != "consult":
+            self.error(client, m.invoke_id, "stateIncompatibility", "invalidObjectState")
+            return
+        self._do(client, m, lambda: self.model.hangup(call, "agent"), "TransferCallResponse",
+                 lambda _: {"transferredCall": connection(self.renderer.leg(call).cid, call.target or "")})
+
+    def req_ConferenceCall(self, client: Client, m: Message) -> None:
+        # The simulated call center has no three-party calls: refused as a real server refuses a feature.
+        self.error(client, m.invoke_id, "operation", "invalidFeature")
+
+    def req_ClearConnection(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "connectionToBeCleared")) is None:
+            return
+        dev = (m.body.get("connectionToBeCleared") or {}).get("deviceID")
+        side = "agent" if dev in self.model.agents else "target" if dev == call.target else "caller"
+        self._do(client, m, lambda: self.model.hangup(call, side), "ClearConnectionResponse")
+
+    def req_SetAgentState(self, client: Client, m: Message) -> None:
+        b = m.body
+        ext, state, group = device_id(b.get("device")) or "", b.get("requestedAgentState"), b.get("acdGroup") or None
+        private = ((b.get("extensions") or {}).get("privateData") or {}).get("private") or {}
+        code = private.get("ReasonCode") if isinstance(private, dict) else None
+        reason = next((r for r, c in self.renderer.reasons.items() if c == code), code or "")
+        actions = {
+            "notReady": lambda: self.model.set_paused(ext, True, group, reason),
+            "ready": lambda: self.model.set_paused(ext, False, group),
+            "loggedOn": lambda: self.model.add_member(group or "", ext),
+            "loggedOff": lambda: self.model.remove_member(group or "", ext),
+        }
+        action = actions.get(str(state))
+        if action is None:
+            self.error(client, m.invoke_id, "operation", "valueOutOfRange")
+            return
+        self._do(client, m, action, "SetAgentStateResponse")
+
+    # -- routing -------------------------------------------------------------------------------
+
+    def req_RouteRegister(self, client: Client, m: Message) -> None:
+        dev = m.body.get("routingDevice")
+        if dev not in self.model.queues:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        reg = str(next(self._xrefs))
+        client.routes[reg] = dev
+        self.reply(client, m.invoke_id, "RouteRegisterResponse", {"routeRegisterReqID": reg})
+
+    def req_RouteSelect(self, client: Client, m: Message) -> None:
+        if m.body.get("routeRegisterReqID") not in client.routes:
+            self.error(client, m.invoke_id, "operation", "invalidCrossRefID")
+            return
+        self.reply(client, m.invoke_id, "RouteSelectResponse", {})
