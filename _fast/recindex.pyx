@@ -1,0 +1,484 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""One recording index segment, compiled: the twin of `ctid.recordings.pyindex.PySegment`.
+
+Same API, same results (tests/test_recordings_index.py compares them with hypothesis), read
+the pure twin for the semantics. Recordings are sorted by (start, database id) in column
+arrays (`array.array`, taken over from the `Columns` given when already sorted, so a bulk
+build from the database copies nothing); posting lists are CSR arrays (offsets per code,
+ascending positions) per agent, queue, tag and last-4-digits of either number. A query
+walks the smallest of its time range and the posting lists it may use.
+"""
+
+from array import array
+
+from libc.math cimport floor, isnan
+from libc.stdlib cimport qsort
+from libc.string cimport memcpy
+
+from ctid.recordings.columns import DELETED as _DELETED_PY, TYPECODES, Columns
+
+DEF SUFFIX_CODES = 10000
+DEF SUFFIX_DIGITS = 4
+cdef unsigned char VOICEMAIL = 1
+cdef unsigned char DELETED = 2
+cdef long long POW10[19]
+POW10[0] = 1
+for _k in range(1, 19):
+    POW10[_k] = POW10[_k - 1] * 10
+
+_SCALARS = tuple(name for name in TYPECODES if name not in ("tag_rows", "tag_codes"))
+
+# qsort has no context argument: the arrays being sorted, while the GIL is held.
+cdef double* _sort_start
+cdef long long* _sort_rowid
+
+
+cdef int _cmp(const void* a, const void* b) noexcept nogil:
+    cdef long long i = (<const long long*>a)[0]
+    cdef long long j = (<const long long*>b)[0]
+    if _sort_start[i] < _sort_start[j]:
+        return -1
+    if _sort_start[i] > _sort_start[j]:
+        return 1
+    if _sort_rowid[i] < _sort_rowid[j]:
+        return -1
+    if _sort_rowid[i] > _sort_rowid[j]:
+        return 1
+    return 0
+
+
+cdef int _cmp_int(const void* a, const void* b) noexcept nogil:
+    cdef int x = (<const int*>a)[0]
+    cdef int y = (<const int*>b)[0]
+    return (x > y) - (x < y)
+
+
+cdef object _gather(object src, long long[::1] perm, Py_ssize_t n):
+    """A new array of src's type with src[perm[k]] at k."""
+    cdef Py_ssize_t size = src.itemsize, k
+    out = array(src.typecode, bytes(n * size))
+    if n == 0:
+        return out
+    cdef unsigned char[::1] d = memoryview(out).cast("B")
+    cdef const unsigned char[::1] s = memoryview(src).cast("B")
+    for k in range(n):
+        memcpy(&d[k * size], &s[perm[k] * size], size)
+    return out
+
+
+cdef inline bint _number(int mode, long long want, int want_len, long long value, int length) noexcept:
+    if length == 0 or length < want_len:
+        return False
+    if mode == 0:
+        return length == want_len and value == want
+    if mode == 1:
+        return value // POW10[length - want_len] == want
+    return value % POW10[want_len] == want
+
+
+cdef inline bint _in(const int[::1] codes, int value) noexcept:
+    cdef Py_ssize_t k
+    for k in range(codes.shape[0]):
+        if codes[k] == value:
+            return True
+    return False
+
+
+cdef struct CPlan:
+    double lo, hi, cur_start, min_dur, max_dur, min_qa, max_qa
+    long long cur_rowid, caller_value, called_value, sfx_value
+    int newest, has_cursor, voicemail, tag, qa_filter
+    int caller_mode, caller_len, called_mode, called_len, sfx_len
+
+
+cdef class _Sets:
+    """The code sets of a plan as int arrays (empty: any)."""
+    cdef int[::1] agents, queues, teams, directions, dispositions
+
+    def __init__(self, plan):
+        self.agents = array("i", plan.agents)
+        self.queues = array("i", plan.queues)
+        self.teams = array("i", plan.teams)
+        self.directions = array("i", plan.directions)
+        self.dispositions = array("i", plan.dispositions)
+
+
+cdef CPlan _cplan(plan):
+    cdef CPlan p
+    p.lo = plan.lo; p.hi = plan.hi; p.newest = plan.newest; p.has_cursor = plan.has_cursor
+    p.cur_start = plan.cur_start; p.cur_rowid = plan.cur_rowid
+    p.min_dur = plan.min_dur; p.max_dur = plan.max_dur; p.voicemail = plan.voicemail; p.tag = plan.tag
+    p.qa_filter = plan.qa_filter; p.min_qa = plan.min_qa; p.max_qa = plan.max_qa
+    p.caller_mode = plan.caller_mode; p.caller_value = plan.caller_value; p.caller_len = plan.caller_len
+    p.called_mode = plan.called_mode; p.called_value = plan.called_value; p.called_len = plan.called_len
+    p.sfx_value = plan.sfx_value; p.sfx_len = plan.sfx_len
+    return p
+
+
+cdef class Segment:
+    """Recordings sorted by (start, id), with posting lists; see the module docstring."""
+
+    cdef readonly Py_ssize_t n
+    cdef dict _cols
+    cdef double[::1] start, duration, qa
+    cdef long long[::1] rowid, caller, called
+    cdef int[::1] agent, queue, team
+    cdef signed char[::1] direction, disposition, caller_len, called_len
+    cdef unsigned char[::1] flags
+    cdef object _posts
+    cdef long long[::1] agent_off, queue_off, tag_off, sfx_off
+    cdef int[::1] agent_pos, queue_pos, tag_pos, sfx_pos
+
+    def __init__(self, cols):
+        global _sort_start, _sort_rowid
+        cdef Py_ssize_t n = len(cols), i
+        cdef double[::1] st = cols.start
+        cdef long long[::1] rid = cols.rowid
+        cdef bint ordered = True
+        for i in range(1, n):
+            if st[i - 1] > st[i] or (st[i - 1] == st[i] and rid[i - 1] >= rid[i]):
+                ordered = False
+                break
+        cdef long long[::1] perm
+        cdef long long[::1] where = array("q", bytes(8 * n))
+        self._cols = {}
+        if ordered:
+            for name in _SCALARS:  # already in order: take the arrays over, copy nothing
+                self._cols[name] = getattr(cols, name)
+            for i in range(n):
+                where[i] = i
+        else:
+            perm = array("q", range(n))
+            if n:
+                _sort_start = &st[0]
+                _sort_rowid = &rid[0]
+                qsort(&perm[0], n, sizeof(long long), _cmp)
+            for i in range(n):
+                where[perm[i]] = i
+            for name in _SCALARS:
+                self._cols[name] = _gather(getattr(cols, name), perm, n)
+        self.n = n
+        c = self._cols
+        self.start = c["start"]; self.rowid = c["rowid"]; self.duration = c["duration"]; self.qa = c["qa"]
+        self.agent = c["agent"]; self.queue = c["queue"]; self.team = c["team"]
+        self.direction = c["direction"]; self.disposition = c["disposition"]; self.flags = c["flags"]
+        self.caller = c["caller"]; self.caller_len = c["caller_len"]
+        self.called = c["called"]; self.called_len = c["called_len"]
+        self._posts = {}
+        self._postings("agent", self.agent)
+        self._postings("queue", self.queue)
+        self._tag_postings(cols.tag_rows, cols.tag_codes, where)
+        self._sfx_postings()
+        p = self._posts
+        self.agent_off, self.agent_pos = p["agent"]
+        self.queue_off, self.queue_pos = p["queue"]
+        self.tag_off, self.tag_pos = p["tag"]
+        self.sfx_off, self.sfx_pos = p["sfx"]
+
+    cdef void _postings(self, str name, int[::1] codes):
+        cdef Py_ssize_t i, n = self.n, ncodes = 0
+        for i in range(n):
+            if codes[i] + 1 > ncodes:
+                ncodes = codes[i] + 1
+        off_a = array("q", bytes(8 * (ncodes + 1)))
+        cdef long long[::1] off = off_a
+        for i in range(n):
+            if codes[i] >= 0:
+                off[codes[i] + 1] += 1
+        for i in range(ncodes):
+            off[i + 1] += off[i]
+        pos_a = array("i", bytes(4 * off[ncodes]))
+        cdef int[::1] pos = pos_a
+        cdef long long[::1] fill = array("q", off_a)
+        for i in range(n):
+            if codes[i] >= 0:
+                pos[fill[codes[i]]] = i
+                fill[codes[i]] += 1
+        self._posts[name] = (off_a, pos_a)
+
+    cdef void _tag_postings(self, object rows_a, object codes_a, long long[::1] where):
+        cdef int[::1] rows = rows_a
+        cdef int[::1] codes = codes_a
+        cdef Py_ssize_t i, m = rows.shape[0], ncodes = 0
+        for i in range(m):
+            if codes[i] + 1 > ncodes:
+                ncodes = codes[i] + 1
+        off_a = array("q", bytes(8 * (ncodes + 1)))
+        cdef long long[::1] off = off_a
+        for i in range(m):
+            off[codes[i] + 1] += 1
+        for i in range(ncodes):
+            off[i + 1] += off[i]
+        pos_a = array("i", bytes(4 * m))
+        cdef int[::1] pos = pos_a
+        cdef long long[::1] fill = array("q", off_a)
+        for i in range(m):
+            pos[fill[codes[i]]] = <int>where[rows[i]]
+            fill[codes[i]] += 1
+        for i in range(ncodes):  # rows came in any order: each list must ascend
+            if off[i + 1] - off[i] > 1:
+                qsort(&pos[off[i]], off[i + 1] - off[i], sizeof(int), _cmp_int)
+        self._posts["tag"] = (off_a, pos_a)
+
+    cdef void _sfx_postings(self):
+        cdef Py_ssize_t i, n = self.n
+        cdef long long c1, c2
+        off_a = array("q", bytes(8 * (SUFFIX_CODES + 1)))
+        cdef long long[::1] off = off_a
+        for i in range(n):
+            c1 = self.caller[i] % SUFFIX_CODES if self.caller_len[i] >= SUFFIX_DIGITS else -1
+            c2 = self.called[i] % SUFFIX_CODES if self.called_len[i] >= SUFFIX_DIGITS else -1
+            if c1 >= 0:
+                off[c1 + 1] += 1
+            if c2 >= 0 and c2 != c1:
+                off[c2 + 1] += 1
+        for i in range(SUFFIX_CODES):
+            off[i + 1] += off[i]
+        pos_a = array("i", bytes(4 * off[SUFFIX_CODES]))
+        cdef int[::1] pos = pos_a
+        cdef long long[::1] fill = array("q", off_a)
+        for i in range(n):
+            c1 = self.caller[i] % SUFFIX_CODES if self.caller_len[i] >= SUFFIX_DIGITS else -1
+            c2 = self.called[i] % SUFFIX_CODES if self.called_len[i] >= SUFFIX_DIGITS else -1
+            if c1 >= 0:
+                pos[fill[c1]] = i
+                fill[c1] += 1
+            if c2 >= 0 and c2 != c1:
+                pos[fill[c2]] = i
+                fill[c2] += 1
+        self._posts["sfx"] = (off_a, pos_a)
+
+    def __len__(self):
+        return self.n
+
+    # -- queries ------------------------------------------------------------------------------
+
+    cdef Py_ssize_t _lower(self, double x) noexcept:
+        """First position whose start is >= x."""
+        cdef Py_ssize_t lo = 0, hi = self.n, mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.start[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    cdef Py_ssize_t _key_bound(self, double s, long long r, bint upper) noexcept:
+        """First position whose (start, id) is >= (upper: >) (s, r)."""
+        cdef Py_ssize_t lo = 0, hi = self.n, mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.start[mid] < s or (self.start[mid] == s and (self.rowid[mid] < r or (upper and self.rowid[mid] == r))):
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    @staticmethod
+    cdef Py_ssize_t _post_lower(const int[::1] pos, Py_ssize_t a, Py_ssize_t b, Py_ssize_t x) noexcept:
+        while a < b:
+            mid = (a + b) >> 1
+            if pos[mid] < x:
+                a = mid + 1
+            else:
+                b = mid
+        return a
+
+    cdef bint _match(self, CPlan* p, _Sets s, Py_ssize_t i) noexcept:
+        cdef double d
+        if self.flags[i] & DELETED:
+            return False
+        if s.agents.shape[0] and not _in(s.agents, self.agent[i]):
+            return False
+        if s.queues.shape[0] and not _in(s.queues, self.queue[i]):
+            return False
+        if s.teams.shape[0] and not _in(s.teams, self.team[i]):
+            return False
+        if s.directions.shape[0] and not _in(s.directions, self.direction[i]):
+            return False
+        if s.dispositions.shape[0] and not _in(s.dispositions, self.disposition[i]):
+            return False
+        d = self.duration[i]
+        if d < p.min_dur or d > p.max_dur:
+            return False
+        if p.voicemail >= 0 and (<bint>(self.flags[i] & VOICEMAIL)) != (<bint>p.voicemail):
+            return False
+        if p.qa_filter:
+            d = self.qa[i]
+            if isnan(d) or d < p.min_qa or d > p.max_qa:
+                return False
+        if p.caller_mode >= 0 and not _number(p.caller_mode, p.caller_value, p.caller_len,
+                                              self.caller[i], self.caller_len[i]):
+            return False
+        if p.called_mode >= 0 and not _number(p.called_mode, p.called_value, p.called_len,
+                                              self.called[i], self.called_len[i]):
+            return False
+        if p.sfx_len and not (_number(2, p.sfx_value, p.sfx_len, self.caller[i], self.caller_len[i])
+                              or _number(2, p.sfx_value, p.sfx_len, self.called[i], self.called_len[i])):
+            return False
+        return True
+
+    cdef int _source(self, CPlan* p, _Sets s, Py_ssize_t lo, Py_ssize_t hi,
+                     const int** out_pos, Py_ssize_t* out_a, Py_ssize_t* out_b) noexcept:
+        """Pick the candidates: 0 = the range [lo, hi), 1 = positions out_pos[a:b], -1 = none at all."""
+        cdef Py_ssize_t best = hi - lo, a, b
+        cdef int kind = 0
+        cdef long long code
+        cdef int which
+        cdef const long long* off
+        cdef const int* pos
+        cdef Py_ssize_t ncodes
+        if p.tag >= 0:  # the tag is checked only here: its posting list is the source
+            if p.tag + 1 >= self.tag_off.shape[0]:
+                return -1
+            a = Segment._post_lower(self.tag_pos, self.tag_off[p.tag], self.tag_off[p.tag + 1], lo)
+            b = Segment._post_lower(self.tag_pos, a, self.tag_off[p.tag + 1], hi)
+            out_pos[0] = &self.tag_pos[0] if self.tag_pos.shape[0] else NULL
+            out_a[0] = a
+            out_b[0] = b
+            return 1
+        for which in range(5):
+            if which == 0 and s.agents.shape[0] == 1:
+                code = s.agents[0]; off_v = self.agent_off; pos_v = self.agent_pos
+            elif which == 1 and s.queues.shape[0] == 1:
+                code = s.queues[0]; off_v = self.agent_off; off_v = self.queue_off; pos_v = self.queue_pos
+            elif which == 2 and p.sfx_len >= SUFFIX_DIGITS:
+                code = p.sfx_value % SUFFIX_CODES; off_v = self.sfx_off; pos_v = self.sfx_pos
+            elif which == 3 and p.caller_mode == 2 and p.caller_len >= SUFFIX_DIGITS:
+                code = p.caller_value % SUFFIX_CODES; off_v = self.sfx_off; pos_v = self.sfx_pos
+            elif which == 4 and p.called_mode == 2 and p.called_len >= SUFFIX_DIGITS:
+                code = p.called_value % SUFFIX_CODES; off_v = self.sfx_off; pos_v = self.sfx_pos
+            else:
+                continue
+            if code < 0 or code + 1 >= off_v.shape[0]:
+                return -1  # nobody here has that agent/queue
+            a = Segment._post_lower(pos_v, off_v[code], off_v[code + 1], lo)
+            b = Segment._post_lower(pos_v, a, off_v[code + 1], hi)
+            if b - a < best:
+                best = b - a
+                kind = 1
+                out_pos[0] = &pos_v[0] if pos_v.shape[0] else NULL
+                out_a[0] = a
+                out_b[0] = b
+        return kind
+
+    cdef bint _bounds(self, CPlan* p, Py_ssize_t* lo, Py_ssize_t* hi) noexcept:
+        lo[0] = self._lower(p.lo)
+        hi[0] = self._lower(p.hi)
+        if p.has_cursor:
+            if p.newest:
+                hi[0] = min(hi[0], self._key_bound(p.cur_start, p.cur_rowid, False))
+            else:
+                lo[0] = max(lo[0], self._key_bound(p.cur_start, p.cur_rowid, True))
+        return lo[0] < hi[0]
+
+    def search(self, plan, Py_ssize_t need):
+        """Up to `need` (start, id) keys matching `plan`, in its order."""
+        cdef CPlan p = _cplan(plan)
+        cdef _Sets s = _Sets(plan)
+        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i
+        cdef const int* pos = NULL
+        cdef list out = []
+        if need <= 0 or not self._bounds(&p, &lo, &hi):
+            return out
+        cdef int kind = self._source(&p, s, lo, hi, &pos, &a, &b)
+        if kind < 0:
+            return out
+        if kind == 0:
+            a, b = lo, hi
+        for k in range(b - a):
+            if p.newest:
+                i = (b - 1 - k) if kind == 0 else pos[b - 1 - k]
+            else:
+                i = (a + k) if kind == 0 else pos[a + k]
+            if self._match(&p, s, i):
+                out.append((self.start[i], self.rowid[i]))
+                if len(out) >= need:
+                    break
+        return out
+
+    cdef object _walk(self, plan, object queue_counts, double origin, double width, Py_ssize_t buckets):
+        """Count matches (queue_counts None), or add them up per (queue, bucket) into queue_counts."""
+        cdef CPlan p = _cplan(plan)
+        cdef _Sets s = _Sets(plan)
+        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i, total = 0
+        cdef const int* pos = NULL
+        cdef double f
+        if not self._bounds(&p, &lo, &hi):
+            return 0
+        cdef int kind = self._source(&p, s, lo, hi, &pos, &a, &b)
+        if kind < 0:
+            return 0
+        if kind == 0:
+            a, b = lo, hi
+        for k in range(a, b):
+            i = k if kind == 0 else pos[k]
+            if self._match(&p, s, i):
+                total += 1
+                if queue_counts is not None:
+                    f = floor((self.start[i] - origin) / width)
+                    if 0 <= f < buckets:
+                        key = (self.queue[i], <Py_ssize_t>f)
+                        queue_counts[key] = queue_counts.get(key, 0) + 1
+        return total
+
+    def count(self, plan):
+        """How many recordings match `plan` (its cursor applies, its order does not matter)."""
+        return self._walk(plan, None, 0.0, 1.0, 0)
+
+    def count_by_queue(self, plan, double origin, double width, Py_ssize_t buckets):
+        """Matching recordings per (queue code, bucket): bucket k is [origin + k*width, origin + (k+1)*width)."""
+        out = {}
+        self._walk(plan, out, origin, width, buckets)
+        return out
+
+    # -- changes ------------------------------------------------------------------------------
+
+    def delete(self, double start, long long rowid):
+        """Mark the recording (start, id) deleted; False if it is not here (or already deleted)."""
+        cdef Py_ssize_t i = self._key_bound(start, rowid, False)
+        if i >= self.n or self.start[i] != start or self.rowid[i] != rowid or self.flags[i] & DELETED:
+            return False
+        self.flags[i] |= DELETED
+        return True
+
+    def live(self):
+        """Recordings not deleted."""
+        cdef Py_ssize_t i, total = 0
+        for i in range(self.n):
+            if not self.flags[i] & DELETED:
+                total += 1
+        return total
+
+    def columns(self):
+        """The recordings not deleted, as columns (for a merge into a bigger segment)."""
+        cdef Py_ssize_t i, k = 0, j, t
+        cdef long long[::1] keep = array("q", bytes(8 * self.n))
+        cdef long long[::1] new = array("q", bytes(8 * self.n))
+        for i in range(self.n):
+            new[i] = -1
+            if not self.flags[i] & DELETED:
+                keep[k] = i
+                new[i] = k
+                k += 1
+        out = Columns()
+        for name in _SCALARS:
+            setattr(out, name, _gather(self._cols[name], keep, k))
+        rows_a, codes_a = array("i"), array("i")
+        cdef Py_ssize_t ntags = self.tag_off.shape[0] - 1
+        for t in range(ntags):  # tag by tag, positions ascending: what the pure twin exports
+            for j in range(self.tag_off[t], self.tag_off[t + 1]):
+                if new[self.tag_pos[j]] >= 0:
+                    rows_a.append(new[self.tag_pos[j]])
+                    codes_a.append(t)
+        out.tag_rows = rows_a
+        out.tag_codes = codes_a
+        return out
+
+    @property
+    def nbytes(self):
+        """Bytes held by the columns and posting lists (as 4-byte positions)."""
+        cols = sum(a.itemsize * len(a) for a in self._cols.values())
+        return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
+                           + self.sfx_pos.shape[0])

@@ -1,0 +1,239 @@
+"""`RecordingIndex`: the in-memory recording index, every query run as a principal.
+
+The index is a few immutable segments (compiled `ctid._fast.recindex.Segment`, or the pure
+`PySegment`) plus a small tail of recordings added live. The tail is sealed into a segment
+every `TAIL` recordings and segments of similar size are merged (as a log-structured merge
+tree does), so adding stays cheap and a query looks at a handful of segments. Names
+(agent, queue, team, tag, disposition) are coded here, once for all segments; the numbers
+of a recording are all a segment keeps, and the strings of a result page are read from the
+database by id (`RecordingStore.fetch`).
+
+`search`, `count` and `count_by_queue` take the principal first and apply
+`access.restrict` before anything else: there is no unrestricted query path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from ctid.recordings.access import Principal, restrict
+from ctid.recordings.columns import NO_CODE, VOICEMAIL, Columns, Plan
+from ctid.recordings.model import DIRECTIONS, DISPOSITIONS, Recording, number_key
+from ctid.recordings.pyindex import PySegment
+from ctid.recordings.query import Query, encode_cursor
+
+try:
+    from ctid._fast.recindex import Segment as CompiledSegment
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - depends on the build
+    CompiledSegment = PySegment  # type: ignore[misc,assignment]
+    COMPILED = False
+
+TAIL = 4096  # live recordings kept unsealed; a query builds the tail's segment once per change
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a search: database ids and (start, id) keys in order, and the cursor of the
+    next page (None when this page was the last)."""
+
+    ids: list[int]
+    keys: list[tuple[float, int]]
+    next_cursor: str | None
+
+
+class Codes:
+    """Names <-> small ints, for one kind of name (agent, queue ...)."""
+
+    def __init__(self, fixed: Iterable[str] = ()) -> None:
+        self.names: list[str] = []
+        self.codes: dict[str, int] = {}
+        for name in fixed:
+            self.code(name)
+
+    def code(self, name: str | None) -> int:
+        """The code of `name`, given one if new; NO_CODE for None."""
+        if name is None:
+            return NO_CODE
+        code = self.codes.get(name)
+        if code is None:
+            code = self.codes[name] = len(self.names)
+            self.names.append(name)
+        return code
+
+    def known(self, names: tuple[str, ...]) -> tuple[int, ...]:
+        """Codes of the names already known (unknown ones match nothing)."""
+        return tuple(self.codes[n] for n in names if n in self.codes)
+
+    def name(self, code: int) -> str | None:
+        return self.names[code] if code >= 0 else None
+
+
+class RecordingIndex:
+    """See the module docstring. `segment` picks the implementation (tests compare both);
+    `tail` is how many live recordings are kept before they are sealed into a segment."""
+
+    def __init__(self, segment: Callable[[Columns], Any] = CompiledSegment, tail: int = TAIL) -> None:
+        self._segment = segment
+        self._tail_max = tail
+        self.agents, self.queues, self.teams, self.tags = Codes(), Codes(), Codes(), Codes()
+        self.directions = Codes(DIRECTIONS)
+        self.dispositions = Codes(DISPOSITIONS)
+        self.segments: list[Any] = []
+        self._tail = Columns()
+        self._tail_segment: Any = None
+
+    # -- building ---------------------------------------------------------------------------
+
+    def columns_of(self, rec: Recording, into: Columns) -> None:
+        """Append one stored recording (it has an `id`) to `into`."""
+        if rec.id is None:
+            raise ValueError(f"recording {rec.recording_id!r} has no database id: store it first")
+        if not (math.isfinite(rec.start) and math.isfinite(rec.duration)):
+            raise ValueError(f"recording {rec.recording_id!r}: start and duration must be finite numbers")
+        direction = self.directions.codes.get(rec.direction, NO_CODE) if rec.direction else NO_CODE
+        into.append(rec.start, rec.id, rec.duration, rec.qa_score, self.agents.code(rec.agent),
+                    self.queues.code(rec.queue), self.teams.code(rec.team), direction,
+                    self.dispositions.code(rec.disposition), VOICEMAIL if rec.voicemail else 0,
+                    number_key(rec.caller), number_key(rec.called),
+                    tuple(sorted({self.tags.code(t) for t in rec.tags})))
+
+    def add(self, rec: Recording) -> None:
+        """Index one stored recording (live: from the daemon's events, or a scan)."""
+        self.columns_of(rec, self._tail)
+        self._tail_segment = None
+        if len(self._tail) >= self._tail_max:
+            self._seal()
+
+    def add_columns(self, cols: Columns) -> None:
+        """Index a bulk of recordings as one segment (the rebuild from the database)."""
+        if len(cols):
+            self.segments.append(self._segment(cols))
+            self._compact()
+
+    def _seal(self) -> None:
+        tail, self._tail, self._tail_segment = self._tail, Columns(), None
+        if len(tail):
+            self.segments.append(self._segment(tail))
+            self._compact()
+
+    def _compact(self) -> None:
+        # Merge while the newer segment is at least a quarter of the one before it: segment
+        # sizes then grow geometrically and there are O(log n) of them.
+        while len(self.segments) >= 2 and len(self.segments[-1]) * 4 >= len(self.segments[-2]):
+            newer, older = self.segments.pop(), self.segments.pop()
+            cols = older.columns()
+            cols.extend(newer.columns())
+            self.segments.append(self._segment(cols))
+
+    def _all(self) -> list[Any]:
+        if len(self._tail) and self._tail_segment is None:
+            self._tail_segment = self._segment(self._tail)
+        return self.segments + ([self._tail_segment] if self._tail_segment is not None else [])
+
+    def delete(self, start: float, rowid: int) -> bool:
+        """Drop a recording from the index (retention); False if it was not indexed."""
+        for seg in self._all():
+            if seg.delete(start, rowid):
+                if seg is self._tail_segment:  # the tail is rebuilt from its columns: drop it there too
+                    self._tail = seg.columns()
+                    self._tail_segment = None
+                return True
+        return False
+
+    def __len__(self) -> int:
+        return sum(seg.live() for seg in self._all())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the segments' arrays (the name dictionaries are not counted: they are per name)."""
+        return sum(seg.nbytes for seg in self._all())
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def plan(self, principal: Principal, query: Query) -> Plan | None:
+        """The query as codes, restricted to what `principal` may see; None: nothing can match."""
+        q = restrict(principal, query)
+        if q is None:
+            return None
+        p = Plan(newest=q.order == "newest")
+        for field, codes in (("agents", self.agents), ("queues", self.queues), ("teams", self.teams),
+                             ("directions", self.directions), ("dispositions", self.dispositions)):
+            names = getattr(q, field)
+            if names:
+                known = codes.known(names)
+                if not known:
+                    return None
+                setattr(p, field, known)
+        if q.tag is not None:
+            if q.tag not in self.tags.codes:
+                return None
+            p.tag = self.tags.codes[q.tag]
+        if q.since is not None:
+            p.lo = q.since
+        if q.until is not None:
+            p.hi = q.until
+        if q.min_duration is not None:
+            p.min_dur = q.min_duration
+        if q.max_duration is not None:
+            p.max_dur = q.max_duration
+        if q.min_qa is not None or q.max_qa is not None:
+            p.qa_filter = True
+            p.min_qa = -math.inf if q.min_qa is None else q.min_qa
+            p.max_qa = math.inf if q.max_qa is None else q.max_qa
+        if q.voicemail is not None:
+            p.voicemail = int(q.voicemail)
+        if q.caller is not None:
+            p.caller_mode, p.caller_value, p.caller_len = q.caller.mode, q.caller.value, len(q.caller.digits)
+        if q.called is not None:
+            p.called_mode, p.called_value, p.called_len = q.called.mode, q.called.value, len(q.called.digits)
+        if q.suffix is not None:
+            p.sfx_value, p.sfx_len = int(q.suffix), len(q.suffix)
+        if q.cursor is not None:
+            p.has_cursor, p.cur_start, p.cur_rowid = True, q.cursor[0], q.cursor[1]
+        return p
+
+    def search(self, principal: Principal, query: Query) -> Page:
+        """The page of recordings matching `query` that `principal` may see."""
+        plan = self.plan(principal, query)
+        if plan is None:
+            return Page([], [], None)
+        need = query.offset + query.limit
+        runs = [seg.search(plan, need) for seg in self._all()]
+        runs = [r for r in runs if r]
+        if len(runs) == 1:
+            merged = runs[0][:need]
+        else:
+            merged = list(heapq.merge(*runs, reverse=plan.newest))[:need]
+        keys = merged[query.offset:]
+        more = len(keys) == query.limit and self._more(plan, keys[-1])
+        return Page([k[1] for k in keys], keys, encode_cursor(*keys[-1]) if more else None)
+
+    def _more(self, plan: Plan, last: tuple[float, int]) -> bool:
+        plan.has_cursor, plan.cur_start, plan.cur_rowid = True, last[0], last[1]
+        return any(seg.search(plan, 1) for seg in self._all())
+
+    def count(self, principal: Principal, query: Query) -> int:
+        """How many recordings match (limit and offset do not apply; a cursor does)."""
+        plan = self.plan(principal, query)
+        return 0 if plan is None else sum(seg.count(plan) for seg in self._all())
+
+    def count_by_queue(self, principal: Principal, query: Query, origin: float, width: float,
+                       buckets: int) -> dict[tuple[str | None, int], int]:
+        """Matching recordings per (queue, bucket k = [origin + k*width, origin + (k+1)*width))."""
+        if not (width > 0 and buckets > 0):
+            raise ValueError("count_by_queue needs width > 0 and buckets > 0")
+        plan = self.plan(principal, query)
+        out: dict[tuple[str | None, int], int] = {}
+        if plan is None:
+            return out
+        for seg in self._all():
+            for (queue, k), n in seg.count_by_queue(plan, origin, width, buckets).items():
+                key = (self.queues.name(queue), k)
+                out[key] = out.get(key, 0) + n
+        return out
+

@@ -1,0 +1,130 @@
+"""`RecordingService`: the database and the index kept together, and the Python API.
+
+The daemon's recordings plugin owns one: it is rebuilt from the database at start
+(`start()`, timed and logged), then fed every recording and call-end event (`observe`).
+`ctid recordings ...` builds one over the configured database the same way. Every query takes
+a `Principal` (ctid.recordings.access).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+from ctid.metrics import Counters
+from ctid.recordings.access import Principal
+from ctid.recordings.feed import FeedError, RecordingFeed
+from ctid.recordings.index import CompiledSegment, RecordingIndex
+from ctid.recordings.model import Recording
+from ctid.recordings.query import Query, QueryError, decode_cursor, parse_query
+from ctid.recordings.store import RecordingStore
+
+log = logging.getLogger("ctid.recordings")
+
+
+class RecordingService:
+    """See the module docstring. `segment` picks the index implementation (tests use both)."""
+
+    def __init__(self, database_url: str, counters: Counters | None = None, site: str | None = None,
+                 segment: Any = CompiledSegment) -> None:
+        self.store = RecordingStore(database_url)
+        self.index = RecordingIndex(segment)
+        self.feed = RecordingFeed(site)
+        self.counters = counters or Counters()
+        self.rebuild_seconds = 0.0
+
+    def start(self) -> RecordingService:
+        """Rebuild the index from the database."""
+        t0 = time.perf_counter()
+        n = self.store.load_into(self.index)
+        self.rebuild_seconds = time.perf_counter() - t0
+        log.info("recording index rebuilt", extra={"ctx": {"recordings": n, "seconds": round(self.rebuild_seconds, 3)}})
+        return self
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- in ------------------------------------------------------------------------------
+
+    def observe(self, event: dict[str, Any]) -> list[Recording]:
+        """One daemon event: the recordings it completed are stored and indexed (and returned)."""
+        try:
+            recs = self.feed.observe(event)
+        except FeedError as exc:
+            self.counters.inc("recordings.errors")
+            log.error("recording event refused: %s", exc, extra={"ctx": exc.context})
+            return []
+        return self.add(recs)
+
+    def add(self, recs: Sequence[Recording]) -> list[Recording]:
+        """Store and index recordings; those already stored (same `recording_id`) are skipped."""
+        new = self.store.save(list(recs))
+        for rec in new:
+            self.index.add(rec)
+        self.counters.inc("recordings.indexed", len(new))
+        return new
+
+    # -- out -----------------------------------------------------------------------------
+
+    def search(self, principal: Principal, query: Query) -> tuple[list[Recording], str | None]:
+        """The page of recordings (whole) that `principal` may see, and the next page's cursor."""
+        page = self.index.search(principal, query)
+        return self.store.fetch(page.ids), page.next_cursor
+
+    def search_request(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """The `recordings.search` op: `principal` (a role string) and the query fields.
+        Raises QueryError for anything it does not understand."""
+        spec = {k: v for k, v in request.items() if k not in ("op", "id", "principal")}
+        if "principal" not in request:
+            raise QueryError("principal", "every query runs as a principal, e.g. 'agent:1001' or 'admin'")
+        principal = Principal.parse(request["principal"])
+        recs, cursor = self.search(principal, parse_query(spec))
+        return {"rows": [r.as_json() for r in recs], "next_cursor": cursor}
+
+    def everything(self, principal: Principal, query: Query) -> list[Recording]:
+        """Every recording matching `query` (all pages), for export and retention."""
+        out: list[Recording] = []
+        while True:
+            recs, cursor = self.search(principal, query)
+            out.extend(recs)
+            if cursor is None:
+                return out
+            query = _after(query, cursor)
+
+    # -- retention -----------------------------------------------------------------------
+
+    def expired(self, principal: Principal, max_age: float, now: float | None = None) -> list[Recording]:
+        """Recordings that started more than `max_age` seconds before `now`, oldest first."""
+        cutoff = (time.time() if now is None else now) - max_age
+        return self.everything(principal, Query(until=cutoff, order="oldest", limit=1000))
+
+    def delete(self, recs: Sequence[Recording]) -> tuple[int, list[str]]:
+        """Delete the recordings' files, rows and index entries. A file that is already gone is
+        reported (and counted) but its row still goes: the recording is gone either way.
+        Returns (rows deleted, problems)."""
+        problems: list[str] = []
+        gone: list[int] = []
+        for rec in recs:
+            if rec.path:
+                try:
+                    os.remove(rec.path)
+                except FileNotFoundError:
+                    problems.append(f"{rec.recording_id}: file {rec.path} was already gone")
+                except OSError as exc:
+                    problems.append(f"{rec.recording_id}: file {rec.path} not deleted ({exc.strerror}); row kept")
+                    continue
+            if rec.id is not None:
+                self.index.delete(rec.start, rec.id)
+                gone.append(rec.id)
+        n = self.store.delete(gone)
+        for p in problems:
+            self.counters.inc("recordings.errors")
+            log.error("retention: %s", p)
+        return n, problems
+
+
+def _after(query: Query, cursor: str) -> Query:
+    return replace(query, cursor=decode_cursor(cursor), offset=0)
