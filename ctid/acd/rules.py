@@ -68,13 +68,16 @@ class RoutingRules:
     fallback: Fallback = Fallback("voicemail", "default")
     tick: float = 0.25  # seconds between timer runs (ACW ends, escalation steps, max waits)
     fastagi: str = ""  # host:port the FastAGI route point listens on; "" = none
+    # seconds between two checks that a waiting FastAGI caller is still there: the AGI cannot be
+    # interrupted, so this is also the longest delay between a decision and the call hearing it
+    fastagi_poll: float = 0.25
 
     @property
     def enabled(self) -> bool:
         return bool(self.queues)
 
 
-_TOP_KEYS = {"skills", "queue", "agent", "vip", "blacklist", "reject", "fallback", "tick", "fastagi"}
+_TOP_KEYS = {"skills", "queue", "agent", "vip", "blacklist", "reject", "fallback", "tick", "fastagi", "fastagi_poll"}
 _QUEUE_KEYS = {"name", "strategy", "skills", "weight", "wrapup", "max_wait", "fallback", "steps"}
 _STEP_KEYS = {"after", "relax", "drop", "add", "overflow"}
 
@@ -241,8 +244,9 @@ def parse_routing(raw: Any, errors: list[str]) -> RoutingRules:
     if not isinstance(fastagi, str) or (fastagi and not fastagi.rpartition(":")[2].isdigit()):
         errors.append(f"routing.fastagi: expected 'host:port', got {fastagi!r}")
         fastagi = ""
+    poll = _number(errors, "routing.fastagi_poll", raw.get("fastagi_poll", 0.25), 0.01)
     rules = RoutingRules(queues, agents, tuple(skills), vip, frozenset(blacklist), reject,
-                         fallback or Fallback("voicemail", "default"), tick, fastagi)
+                         fallback or Fallback("voicemail", "default"), tick, fastagi, poll)
     if not errors:
         try:  # the matcher's own checks (the one implementation of them) on the whole set
             build_matcher(rules, PyMatcher)

@@ -45,7 +45,7 @@ class RoutingService:
             from ctid.drivers.asterisk.fastagi import FastAgiServer
 
             host, _, port = self.engine.rules.fastagi.rpartition(":")
-            server = FastAgiServer(self.engine, self.engine.counters)
+            server = FastAgiServer(self.engine, self.engine.counters, poll=self.engine.rules.fastagi_poll)
             await server.start(host or "127.0.0.1", int(port))
             self._servers.append(server)
 

@@ -43,6 +43,10 @@ class CallCenter(Control):
         self._order = itertools.count()
         self._ids = itertools.count(1)
         self._kicked: set[str] = set()
+        # Route-point mode: the queues do not pick agents; each queued call is handed to `router`
+        # once, and whoever routes answers with `connect_routed` or `fallback_routed`.
+        self.router: Callable[[Call], None] | None = None
+        self._asked: set[int] = set()
         self.queues: dict[str, Queue] = {q.name: Queue(q) for q in self.config.queues}
         self.agents: dict[str, Agent] = {}
         self.calls: dict[int, Call] = {}
@@ -130,6 +134,7 @@ class CallCenter(Control):
         call.state = "ended"
         call.phase += 1
         self.calls.pop(call.id, None)
+        self._asked.discard(call.id)
 
     # -- arrivals and queues ---------------------------------------------------------------
 
@@ -202,6 +207,12 @@ class CallCenter(Control):
     def _run_dispatch(self, name: str) -> None:
         self._kicked.discard(name)
         q = self.queues[name]
+        if self.router is not None:
+            for call in list(q.waiting):
+                if call.id not in self._asked:
+                    self._asked.add(call.id)
+                    self.router(call)
+            return
         for call in list(q.waiting):
             if call.ringing is not None or call.retry_at > self.now:
                 continue
@@ -233,6 +244,26 @@ class CallCenter(Control):
             return self.rng.choice(fresh)
         return fresh[0]  # linear
 
+    def connect_routed(self, call_id: int, ext: str) -> bool:
+        """Route-point mode: ring the agent the router chose for a queued call. False (nothing
+        done) if the call is no longer waiting or the agent is not idle in one of its queues."""
+        call, agent = self.calls.get(call_id), self.agents.get(ext)
+        if call is None or agent is None or call.state != "queued" or agent.state != "idle" or \
+                not any(not m.paused for m in agent.members.values()):
+            return False
+        self._ring(call, agent, self.queues[call.queue or ""])
+        return True
+
+    def fallback_routed(self, call_id: int) -> bool:
+        """Route-point mode: the router sent the call elsewhere (voicemail, callback ...): it
+        leaves its queue as a PBX timeout does. False if it was not waiting any more."""
+        call = self.calls.get(call_id)
+        if call is None or call.state != "queued":
+            return False
+        self._leave_queue(call, "timeout")
+        self._drop(call)
+        return True
+
     def _ring(self, call: Call, agent: Agent, q: Queue) -> None:
         call.ring_id += 1
         call.ringing = agent
@@ -253,6 +284,7 @@ class CallCenter(Control):
             return
         q = self.queues[call.queue or ""]
         self._unring(call)
+        self._asked.discard(call.id)  # route-point mode: ask again (ctid answers with the fallback)
         call.tried.add(agent.ext)
         call.retry_at = self.now + q.spec.retry
         self._emit("ring_noanswer", call, agent, q.name, ring=self.now - call.ring_t0)

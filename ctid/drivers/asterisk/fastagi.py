@@ -5,7 +5,8 @@ The dialplan (config/extensions-ctid.conf) sends a call here with
 channel's linkedid (ctid's call id), asks the engine, and answers by setting channel variables
 before it ends the AGI: `CTID_ACTION` (agent | fallback | reject), `CTID_AGENT`, `CTID_DEVICE`,
 `CTID_TARGET` (e.g. `voicemail:100`), `CTID_REASON`. When the answer is `wait`, the session
-turns music on hold on and keeps the AGI open, polling the channel with `WAIT FOR DIGIT`, until
+turns music on hold on and keeps the AGI open, polling the channel with `WAIT FOR DIGIT` every `poll` seconds
+(the AGI cannot be interrupted: that is also the longest delay a decision waits), until
 the engine decides for the call (an agent freed up, an escalation step, the max wait) or the
 caller hangs up (the call leaves its queue). pyst2's `asterisk.fastagi` is Python 2 only; the
 AGI protocol is small enough to speak directly: `key: value` lines then a blank line, then one
@@ -119,7 +120,7 @@ class FastAgiServer:
     """The route point server. `poll` is how often (seconds) a waiting session checks the
     channel is still there; the decision itself wakes the session at once."""
 
-    def __init__(self, engine: RoutingEngine, counters: Counters, poll: float = 1.0) -> None:
+    def __init__(self, engine: RoutingEngine, counters: Counters, poll: float = 0.25) -> None:
         self.engine = engine
         self.counters = counters
         self.poll = poll
