@@ -112,6 +112,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
          _ratio(v, "acd.sql_offer_median_us", "acd.compiled_simple_offer_median_us"), "x"),
         ("ACD SQL / compiled, same simple model, agent ready",
          _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_simple_agent_ready_median_us"), "x"),
+        ("CSTA / Asterisk driver -> bus, normalized events/s", _ratio(v, "csta.csta_events_s", "csta.asterisk_events_s"), "x"),
     ]
     targets = [
         ("pipeline.ctid_frames_s", "end-to-end AMI frames/s >= 150,000", lambda x: x >= 150_000, ",.0f"),
@@ -127,6 +128,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("acd.compiled_agent_ready_median_us", "ACD compiled median < 2 µs, agent ready", lambda x: x < 2, ",.2f"),
         ("acd.compiled_offer_p99_us", "ACD compiled p99 < 20 µs, call arrives", lambda x: x < 20, ",.2f"),
         ("acd.compiled_agent_ready_p99_us", "ACD compiled p99 < 20 µs, agent ready", lambda x: x < 20, ",.2f"),
+        ("csta.csta_messages_s", "CSTA XML events/s through the driver to the bus >= 30,000", lambda x: x >= 30_000,
+         ",.0f"),
     ]
     shown = [c for c in checks if c[1] is not None]
     met = [t for t in targets if t[0] in v]

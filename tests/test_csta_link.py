@@ -217,3 +217,48 @@ async def test_keepalive_resets_the_session_timer():
         await wait_for(lambda: h.counters.get("driver.aes.resyncs") >= 2, 5)
     finally:
         await h.close()
+
+
+def _certificates(tmp_path):
+    """A CA and a server certificate for 127.0.0.1 it signed (openssl CLI)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl to make test certificates")
+    run = lambda *args: subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=ctid test CA")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=aes")
+    (tmp_path / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+    return tmp_path / "ca.pem", tmp_path / "server.pem", tmp_path / "server.key"
+
+
+async def test_tls_with_a_ca_file(tmp_path):
+    import ssl
+
+    ca, cert, key = _certificates(tmp_path)
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(cert, key)
+    sim = CstaSimulator(seed=3, traffic=False)
+    _, port = await sim.start(ssl=server)
+    h = Harness(sim, port, ca_file=str(ca))
+    try:
+        await wait_for(lambda: h.counters.get("driver.aes.resyncs") >= 1, 10)
+        assert h.types("system.resynced")
+    finally:
+        await h.close()
+    # A server whose certificate the CA did not sign is refused: no session, the link retries.
+    other = tmp_path / "other"
+    other.mkdir()
+    other_ca, _, _ = _certificates(other)
+    sim = CstaSimulator(seed=3, traffic=False)
+    _, port = await sim.start(ssl=server)
+    h = Harness(sim, port, ca_file=str(other_ca))
+    try:
+        await wait_for(lambda: h.counters.get("driver.aes.reconnects") >= 1, 10)
+        assert not h.types("system.driver_up")
+    finally:
+        await h.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 from ctid.config import DriverConfig
 from ctid.drivers import Sink
+from ctid.drivers.csta.control import CstaControl
 from ctid.drivers.csta.link import CstaLink, LinkError, LinkOptions
 from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import CstaError
@@ -34,6 +35,7 @@ OPTIONS = {
     "request_timeout": "seconds to wait for the answer to a request (default 5)",
     "resync_timeout": "seconds to wait for each snapshot / agent state answer (default 10)",
     "backoff_max": "longest wait between reconnects in seconds (default 30)",
+    "action_timeout": "seconds to wait for the server to answer a control request (default 4)",
 }
 
 
@@ -75,6 +77,7 @@ class CstaDriver:
         router = router or DefaultRoute(opts.get("default_route"), {str(k): str(v) for k, v in
                                                                     dict(opts.get("routes", {})).items()})
         self.link = CstaLink(config.name, link_opts, self.mapper, sink, counters, router)
+        self.control = CstaControl(self.link, self.mapper, timeout=float(opts.get("action_timeout", 4.0)))
         prefix = f"driver.{config.name}."
         counters.gauge(prefix + "unmapped", lambda: self.mapper.unknown)
         counters.gauge(prefix + "orphans", lambda: self.mapper.orphans)

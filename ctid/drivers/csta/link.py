@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from ctid.drivers.csta import requests as rq
 from ctid.drivers.csta.mapper import CstaMapper
-from ctid.drivers.csta.protocol import EVENT_ID, CstaError, FrameParser, Message, as_list, encode
+from ctid.drivers.csta.protocol import EVENT_ID, CstaError, FrameParser, Message, as_list, encode, private_data
 from ctid.drivers.csta.routing import DefaultRoute, RouteChooser
 from ctid.metrics import Counters
 
@@ -307,8 +307,7 @@ class CstaLink:
 def _agent_states(body: dict[str, Any], dev: str) -> list[tuple[str, ...]]:
     """GetAgentStateResponse -> [(agent id, acdGroup, ready|notReady|..., reason code)]."""
     out: list[tuple[str, ...]] = []
-    private = ((body.get("extensions") or {}).get("privateData") or {}).get("private") or {}
-    code = private.get("ReasonCode") if isinstance(private, dict) else None
+    code = private_data(body).get("ReasonCode")
     entries = (body.get("agentStateList") or {}) if isinstance(body.get("agentStateList"), dict) else {}
     for entry in as_list(entries.get("agentStateEntry")):
         if not isinstance(entry, dict) or entry.get("loggedOnState") != "true":

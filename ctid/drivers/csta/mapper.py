@@ -20,26 +20,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ctid.drivers.csta.protocol import Message, as_list, device_id, parse_timestamp
+from ctid.drivers.csta.agents import Agents
+from ctid.drivers.csta.protocol import Message, as_list, device_id, parse_timestamp, private_data
+from ctid.drivers.csta.vocabulary import CAUSES_DIVERTED, Q850, unread
 
 log = logging.getLogger("ctid.driver.csta")
 
 Event = dict[str, Any]
-
-#: Top-level elements every event may carry that the model already reads.
-_COMMON = frozenset({"monitorCrossRefID", "extensions", "cause", "localConnectionInfo", "callLinkageData",
-                     "lastRedirectionDevice", "networkCallingDevice", "networkCalledDevice", "associatedCallingDevice",
-                     "associatedCalledDevice", "servicesPermitted", "mediaCallCharacteristics", "callCharacteristics",
-                     "callingDevice", "calledDevice", "connection"})
-#: Private data elements the mapper reads (the rest is kept under `x`).
-_PRIVATE_KNOWN = frozenset({"ReasonCode", "CallingDeviceName"})
-#: ECMA-269 event causes with a Q.850 equivalent (`call.cleared` cause, as Asterisk reports it);
-#: the CSTA cause itself is kept as `x.cause`.
-Q850 = {"normalClearing": 16, "busy": 17, "callNotAnswered": 19, "alertTimeExpired": 19,
-        "destNotObtainable": 1, "numberUnallocated": 1, "networkCongestion": 34, "trunksBusy": 34,
-        "networkOutOfOrder": 38, "destOutOfOrder": 27, "blocked": 21}
-CAUSES_DIVERTED = {"alertTimeExpired": "no_answer", "callForwardNoAnswer": "no_answer", "callNotAnswered": "no_answer",
-                   "timeout": "timeout", "redirected": "redirected", "overflow": "redirected"}
 
 
 @dataclass(slots=True)
@@ -65,27 +52,16 @@ class _Call:
     csta_ids: set[str] = field(default_factory=set)
 
 
-@dataclass(slots=True)
-class _Agent:
-    agent: str
-    device: str
-    groups: dict[str, bool] = field(default_factory=dict)  # acdGroup -> not ready
-    last_call: str | None = None
-
-
 class CstaMapper:
     """Stateful normalizer for one CSTA link. `handle(message, ts)` returns the events it causes."""
 
     def __init__(self, source: str = "csta", stations: tuple[str, ...] = (), wrapup: dict[str, float] | None = None,
                  reason_codes: dict[str, str] | None = None, internal_digits: int = 5) -> None:
         self.source = source
-        self.stations = set(stations)
-        self.wrapup = dict(wrapup or {})
-        self.reason_codes = dict(reason_codes or {})
         self.internal_digits = internal_digits
         self.calls: dict[str, _Call] = {}
         self.ids: dict[str, str] = {}  # CSTA callID -> call_id
-        self.agents: dict[str, _Agent] = {}  # device -> agent
+        self.agents = Agents(source, stations, dict(wrapup or {}), dict(reason_codes or {}))
         self.unknown = 0  # events we do not map (or could not: missing fields)
         self.orphans = 0  # events for calls we never saw
         self._handlers: dict[str, Callable[[dict[str, Any], float, float, list[Event]], None]] = {
@@ -94,9 +70,9 @@ class CstaMapper:
             "TransferredEvent": self._transferred, "ConferencedEvent": self._conferenced,
             "FailedEvent": self._failed, "ServiceInitiatedEvent": self._initiated,
             "OriginatedEvent": self._originated, "ConnectionClearedEvent": self._connection_cleared,
-            "CallClearedEvent": self._call_cleared, "AgentLoggedOnEvent": self._logged_on,
-            "AgentLoggedOffEvent": self._logged_off, "AgentReadyEvent": self._ready,
-            "AgentNotReadyEvent": self._not_ready, "AgentWorkingAfterCallEvent": self._after_call,
+            "CallClearedEvent": self._call_cleared, "AgentLoggedOnEvent": self.agents.logged_on,
+            "AgentLoggedOffEvent": self.agents.logged_off, "AgentReadyEvent": self.agents.ready,
+            "AgentNotReadyEvent": self.agents.not_ready, "AgentWorkingAfterCallEvent": self.agents.after_call,
             "RouteRequest": self._route_request, "RouteEnd": self._route_end,
         }
         # Events that say nothing the model needs (not counted as unknown).
@@ -128,24 +104,11 @@ class CstaMapper:
             log.warning("cannot map CSTA event", extra={"ctx": {"driver": self.source, "event": message.name,
                                                                 "error": repr(exc)}})
             return out
-        extra = self._extra(message.name, body)
+        extra = unread(message.name, body)
         if extra:
             for event in out:
                 event.setdefault("x", {}).update(extra)
         return out
-
-    def _extra(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Unknown elements and private data of a message, kept for `x`."""
-        extra: dict[str, Any] = {}
-        known = _KNOWN.get(name, frozenset())
-        for key, value in body.items():
-            if key not in _COMMON and key not in known:
-                extra[key] = value
-        private = _private(body)
-        for key, value in private.items():
-            if key not in _PRIVATE_KNOWN:
-                extra[key] = value
-        return extra
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -155,17 +118,6 @@ class CstaMapper:
                         "agent": call.agent, "device": call.device, "direction": call.direction}
         event.update(extra)
         return event
-
-    def _agent_at(self, dev: str | None) -> str | None:
-        if dev is None:
-            return None
-        agent = self.agents.get(dev)
-        if agent is not None:
-            return agent.agent
-        return dev if dev in self.stations else None
-
-    def _is_station(self, dev: str | None) -> bool:
-        return dev is not None and (dev in self.stations or dev in self.agents)
 
     def _call(self, conn: Any, create: bool = True) -> _Call | None:
         csta_id = conn["callID"] if isinstance(conn, dict) else None
@@ -187,9 +139,9 @@ class CstaMapper:
         if isinstance(calling, dict) and ("restricted" in calling or "notKnown" in calling) and not call.caller:
             call.withheld = "restricted" in calling
         caller = device_id(calling)
-        if caller and not self._is_station(caller) and call.caller is None:
+        if caller and not self.agents.is_station(caller) and call.caller is None:
             call.caller = caller
-        name = _private(body).get("CallingDeviceName")
+        name = private_data(body).get("CallingDeviceName")
         if name and call.caller_name is None:
             call.caller_name = name
         called = device_id(body.get("calledDevice"))
@@ -243,10 +195,10 @@ class CstaMapper:
         alerting = device_id(b.get("alertingDevice")) or b["connection"].get("deviceID")
         if call.consult:
             return
-        if self._is_station(alerting) and alerting != call.origin:
+        if self.agents.is_station(alerting) and alerting != call.origin:
             self._offer(call, ts, out)
             call.t_ring = t
-            agent = self._agent_at(alerting)
+            agent = self.agents.at(alerting)
             out.append(self._event("call.delivered", call, ts, agent=agent, device=agent or alerting))
         elif call.origin is not None and alerting != call.origin:  # a call an agent made reaches its party
             self._offer(call, ts, out)
@@ -275,16 +227,14 @@ class CstaMapper:
             return
         self._offer(call, ts, out)
         extra: dict[str, Any] = {}
-        if self._is_station(answering):
-            call.agent = self._agent_at(answering)
+        if self.agents.is_station(answering):
+            call.agent = self.agents.at(answering)
             call.device = call.agent or answering
             if call.in_queue and call.t_queued is not None:
                 extra["wait"] = round(t - call.t_queued, 3)
             if call.t_ring is not None:
                 extra["ring"] = round(t - call.t_ring, 3)
-            station = self.agents.get(answering or "")
-            if station is not None:
-                station.last_call = call.call_id
+            self.agents.answered(answering, call.call_id)
         else:
             call.device = answering
         call.in_queue = False
@@ -296,8 +246,8 @@ class CstaMapper:
             return
         diverting = device_id(b.get("divertingDevice")) or b["connection"].get("deviceID")
         cause = CAUSES_DIVERTED.get(str(b.get("cause")), str(b.get("cause") or "redirected"))
-        if self._is_station(diverting):
-            agent = self._agent_at(diverting)
+        if self.agents.is_station(diverting):
+            agent = self.agents.at(diverting)
             ring = round(t - call.t_ring, 3) if call.t_ring is not None else None
             call.t_ring = None
             out.append(self._event("call.diverted", call, ts, cause=cause, agent=agent, device=agent or diverting,
@@ -312,7 +262,7 @@ class CstaMapper:
         if call is None or call.held or call.consult:
             return
         call.held = True
-        agent = self._agent_at(device_id(b.get("holdingDevice")))
+        agent = self.agents.at(device_id(b.get("holdingDevice")))
         out.append(self._event("call.held", call, ts, agent=agent or call.agent))
 
     def _retrieved(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
@@ -320,7 +270,7 @@ class CstaMapper:
         if call is None or not call.held or call.consult:
             return
         call.held = False
-        agent = self._agent_at(device_id(b.get("retrievingDevice")))
+        agent = self.agents.at(device_id(b.get("retrievingDevice")))
         out.append(self._event("call.retrieved", call, ts, agent=agent or call.agent))
 
     def _merge_legs(self, call: _Call, b: dict[str, Any], list_key: str) -> None:
@@ -339,7 +289,7 @@ class CstaMapper:
             return
         kind = "attended" if isinstance(b.get("secondaryOldCall"), dict) else "blind"
         self._merge_legs(call, b, "transferredConnections")
-        agent = self._agent_at(device_id(b.get("transferringDevice"))) or call.agent
+        agent = self.agents.at(device_id(b.get("transferringDevice"))) or call.agent
         target = device_id(b.get("transferredToDevice"))
         if call.held:
             call.held = False
@@ -354,7 +304,7 @@ class CstaMapper:
         if call is None:
             return
         self._merge_legs(call, b, "conferenceConnections")
-        agent = self._agent_at(device_id(b.get("conferencingDevice"))) or call.agent
+        agent = self.agents.at(device_id(b.get("conferencingDevice"))) or call.agent
         if call.held:
             call.held = False
             out.append(self._event("call.retrieved", call, ts, agent=agent))
@@ -373,7 +323,7 @@ class CstaMapper:
         assert call is not None
         station = device_id(b.get("initiatingDevice")) or b["initiatedConnection"].get("deviceID")
         call.origin = station
-        call.agent = self._agent_at(station)
+        call.agent = self.agents.at(station)
         call.device = call.agent or station
         if b.get("cause") == "consultation":
             call.consult = True
@@ -384,7 +334,7 @@ class CstaMapper:
         station = device_id(b.get("callingDevice")) or b["originatedConnection"].get("deviceID")
         if call.origin is None:
             call.origin = station
-            call.agent = self._agent_at(station)
+            call.agent = self.agents.at(station)
             call.device = call.agent or station
         if b.get("cause") == "consultation":
             call.consult = True
@@ -398,7 +348,7 @@ class CstaMapper:
         if call is None or call.consult:
             return
         dropped = conn.get("deviceID") or device_id(b.get("releasingDevice"))
-        if not call.in_queue or self._is_station(dropped) or dropped in (call.queue, call.called):
+        if not call.in_queue or self.agents.is_station(dropped) or dropped in (call.queue, call.called):
             return
         call.in_queue = False  # the caller gave up while queued or ringing
         wait = round(t - call.t_queued, 3) if call.t_queued is not None else 0.0
@@ -420,64 +370,6 @@ class CstaMapper:
         cause = str(b.get("cause") or "normalClearing")
         self._close(call, ts, out, cause=Q850.get(cause), x={"cause": cause})
 
-    # -- agents -----------------------------------------------------------------------------
-
-    def _agent(self, b: dict[str, Any]) -> _Agent:
-        dev = device_id(b.get("agentDevice")) or b["agentDevice"]
-        agent = self.agents.get(dev)
-        agent_id = b.get("agentID") or dev
-        if agent is None or agent.agent != agent_id:
-            agent = self.agents[dev] = _Agent(agent_id, dev)
-        return agent
-
-    def _agent_event(self, type_: str, agent: _Agent, ts: float, group: str | None, **extra: Any) -> Event:
-        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": agent.agent, "name": None,
-                        "queue": group, "device": agent.device}
-        event.update(extra)
-        return event
-
-    def _logged_on(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        agent = self._agent(b)
-        group = b.get("acdGroup") or None
-        if group is not None:
-            agent.groups[group] = False
-        out.append(self._agent_event("agent.logged_on", agent, ts, group))
-
-    def _logged_off(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        agent = self._agent(b)
-        group = b.get("acdGroup") or None
-        if group is None:
-            agent.groups.clear()
-        else:
-            agent.groups.pop(group, None)
-        out.append(self._agent_event("agent.logged_off", agent, ts, group))
-
-    def _ready(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        agent = self._agent(b)
-        group = b.get("acdGroup") or None
-        groups = [group] if group is not None else list(agent.groups)
-        # Ready after after-call work (nothing was not ready) is the end of the ACW, not news.
-        if not any(agent.groups.get(g) for g in groups):
-            return
-        for g in groups:
-            agent.groups[g] = False
-        out.append(self._agent_event("agent.ready", agent, ts, group))
-
-    def _not_ready(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        agent = self._agent(b)
-        group = b.get("acdGroup") or None
-        for g in [group] if group is not None else list(agent.groups):
-            agent.groups[g] = True
-        code = _private(b).get("ReasonCode")
-        reason = self.reason_codes.get(code, code) if code else None
-        out.append(self._agent_event("agent.not_ready", agent, ts, group, reason=reason))
-
-    def _after_call(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        agent = self._agent(b)
-        group = b.get("acdGroup") or None
-        duration = self.wrapup.get(group or "") if group else None
-        out.append(self._agent_event("agent.acw", agent, ts, group, call_id=agent.last_call, duration=duration))
-
     # -- routing ----------------------------------------------------------------------------
 
     def _route_request(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
@@ -496,7 +388,7 @@ class CstaMapper:
 
     # -- resync -----------------------------------------------------------------------------
 
-    def resync(self, agent_states: dict[str, list[tuple[str, str, str | None]]],
+    def resync(self, agent_states: dict[str, list[tuple[str, ...]]],
                calls: dict[str, list[tuple[str, str]]], ts: float) -> list[Event]:
         """Rebuild from GetAgentState and SnapshotDevice answers after a (re)connect.
 
@@ -505,24 +397,7 @@ class CstaMapper:
         more ended while the link was down: closed with disposition `lost`.
         """
         out: list[Event] = []
-        for dev, entries in agent_states.items():
-            for agent_id, group, state, *rest in entries:  # type: ignore[misc]
-                body = {"agentDevice": {"deviceIdentifier": dev}, "agentID": agent_id, "acdGroup": group}
-                agent = self.agents.get(dev)
-                known = agent.groups.get(group) if agent is not None else None
-                if known is None:
-                    self._logged_on(body, ts, ts, out)
-                    known = False
-                not_ready = state == "notReady"
-                if not_ready != known:
-                    if not_ready:
-                        code = rest[0] if rest else None
-                        self.agents[dev].groups[group] = True
-                        out.append(self._agent_event("agent.not_ready", self.agents[dev], ts, group,
-                                                     reason=self.reason_codes.get(code, code) if code else None))
-                    else:
-                        self.agents[dev].groups[group] = False
-                        out.append(self._agent_event("agent.ready", self.agents[dev], ts, group))
+        self.agents.resync(agent_states, ts, out)
         live = {cid for items in calls.values() for cid, _ in items}
         closed = 0
         for call in list(self.calls.values()):
@@ -539,8 +414,8 @@ class CstaMapper:
                     call.queue, call.in_queue = dev, True
                     self._offer(call, ts, out)
                     out.append(self._event("call.queued", call, ts, position=0))
-                elif self._is_station(dev) and state in ("connected", "hold"):
-                    call.agent = self._agent_at(dev)
+                elif self.agents.is_station(dev) and state in ("connected", "hold"):
+                    call.agent = self.agents.at(dev)
                     call.device = call.agent or dev
                     self._offer(call, ts, out)
                     out.append(self._event("call.established", call, ts))
@@ -549,40 +424,3 @@ class CstaMapper:
         out.append({"type": "system.resynced", "ts": ts, "source": self.source, "calls": len(self.calls),
                     "agents": len(self.agents), "closed": closed})
         return out
-
-
-def _private(body: dict[str, Any]) -> dict[str, Any]:
-    ext = body.get("extensions")
-    if not isinstance(ext, dict):
-        return {}
-    data = ext.get("privateData")
-    private = data.get("private") if isinstance(data, dict) else None
-    return private if isinstance(private, dict) else {}
-
-
-#: Per event, the top-level elements the mapper reads (anything else goes to `x`).
-_KNOWN: dict[str, frozenset[str]] = {
-    "DeliveredEvent": frozenset({"alertingDevice"}),
-    "QueuedEvent": frozenset({"queuedConnection", "queue", "numberQueued", "callsInFront"}),
-    "EstablishedEvent": frozenset({"establishedConnection", "answeringDevice"}),
-    "DivertedEvent": frozenset({"divertingDevice", "newDestination"}),
-    "HeldEvent": frozenset({"heldConnection", "holdingDevice"}),
-    "RetrievedEvent": frozenset({"retrievedConnection", "retrievingDevice"}),
-    "TransferredEvent": frozenset({"primaryOldCall", "secondaryOldCall", "transferringDevice", "transferredToDevice",
-                                   "transferredConnections"}),
-    "ConferencedEvent": frozenset({"primaryOldCall", "secondaryOldCall", "conferencingDevice", "addedParty",
-                                   "conferenceConnections"}),
-    "FailedEvent": frozenset({"failedConnection", "failingDevice"}),
-    "ServiceInitiatedEvent": frozenset({"initiatedConnection", "initiatingDevice"}),
-    "OriginatedEvent": frozenset({"originatedConnection"}),
-    "ConnectionClearedEvent": frozenset({"droppedConnection", "releasingDevice"}),
-    "CallClearedEvent": frozenset({"clearedCall"}),
-    "AgentLoggedOnEvent": frozenset({"agentDevice", "agentID", "acdGroup", "agentPassword"}),
-    "AgentLoggedOffEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
-    "AgentReadyEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
-    "AgentNotReadyEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
-    "AgentWorkingAfterCallEvent": frozenset({"agentDevice", "agentID", "acdGroup"}),
-    "RouteRequest": frozenset({"routeRegisterReqID", "routingCrossRefID", "currentRoute", "routedCall",
-                               "routedSelAlgorithm", "priority"}),
-    "RouteEnd": frozenset({"routeRegisterReqID", "routingCrossRefID", "errorValue"}),
-}

@@ -222,6 +222,14 @@ def device_id(value: Any) -> str | None:
     return value or None
 
 
+def private_data(body: dict[str, Any]) -> dict[str, Any]:
+    """A message's private data (extensions/privateData/private), by local name."""
+    ext = body.get("extensions")
+    data = ext.get("privateData") if isinstance(ext, dict) else None
+    private = data.get("private") if isinstance(data, dict) else None
+    return private if isinstance(private, dict) else {}
+
+
 def timestamp(t: float) -> str:
     """An event time stamp (extensions/security/timestamp), UTC with milliseconds."""
     return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"

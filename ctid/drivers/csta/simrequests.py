@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id
+from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id, private_data
 from ctid.sim.model import Call, SimError
 
 if TYPE_CHECKING:
@@ -215,8 +215,7 @@ class Requests:
     def req_SetAgentState(self, client: Client, m: Message) -> None:
         b = m.body
         ext, state, group = device_id(b.get("device")) or "", b.get("requestedAgentState"), b.get("acdGroup") or None
-        private = ((b.get("extensions") or {}).get("privateData") or {}).get("private") or {}
-        code = private.get("ReasonCode") if isinstance(private, dict) else None
+        code = private_data(b).get("ReasonCode")
         reason = next((r for r, c in self.renderer.reasons.items() if c == code), code or "")
         actions = {
             "notReady": lambda: self.model.set_paused(ext, True, group, reason),
