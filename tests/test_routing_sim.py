@@ -5,8 +5,10 @@ level, and every call must get an answer or leave by itself (none stuck, none lo
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
+import re
+import subprocess
+import sys
 
 from helpers import free_port, site_config, wait_for
 from ctid.acd.rules import parse_routing
@@ -81,3 +83,12 @@ async def test_more_agents_give_a_higher_service_level_through_route_points(tmp_
         assert figures["answered"] + figures["abandoned"] == figures["offered"], figures
         assert figures["refused"] <= 2 and figures["errors"] == 0, figures
     assert many_sl > few_sl + 0.2, (few_sl, many_sl, few, many)
+
+
+def test_demo_with_ctid_routing():
+    out = subprocess.run([sys.executable, "-m", "ctid", "demo", "--routing", "ctid", "--duration", "6", "--speed", "30",
+                          "--seed", "3"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "call.established" in out.stdout
+    routed = re.search(r"routed by ctid: (\d+) route requests, (\d+) to agents", out.stdout)
+    assert routed and int(routed.group(2)) >= 5, out.stdout[-2000:]
