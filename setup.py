@@ -77,6 +77,7 @@ PLUGIN_PACKAGES = [
     "ctid_plugins.screenpop.contacts",
     "ctid_plugins.screenpop.data",  # the sample prefix table (a data-only folder, listed so setuptools ships it)
     "ctid_plugins.reporting",
+    "ctid_plugins.qa",
 ]
 
 setup(
@@ -85,7 +86,7 @@ setup(
     # the Cython sources and C headers go into the sdist (and wheel) with the package
     package_data={"ctid": ["*.toml", "py.typed"], "ctid._fast": ["*.pyx", "*.pxd", "*.h"],
                   "ctid_plugins.screenpop": ["README.md"], "ctid_plugins.screenpop.data": ["*.csv"],
-                  "ctid_plugins.reporting": ["README.md"]},
+                  "ctid_plugins.reporting": ["README.md"], "ctid_plugins.qa": ["README.md"]},
     exclude_package_data={"ctid._fast": ["*.c"]},  # generated; the sdist has it, the wheel needs only the .so
     ext_modules=_extensions(),
     cmdclass={"build_ext": OptionalBuildExt},

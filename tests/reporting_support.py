@@ -35,7 +35,7 @@ def cdr(call_id: str, offset: float, *, queue: str | None = None, agent: str | N
     row = dict(site=site, call_id=call_id, caller=caller, called=None, caller_name=None, queue=queue, agent=agent,
                direction=direction, t_offered=t_offered, t_queued=t_offered if queue else None, t_answered=t_answered,
                t_ended=t_ended if ended else None, wait=wait, talk=talk, hold=hold, acw=acw, disposition=disposition,
-               recording=None, transfers=transfers, x=x)
+               recording=f"/rec/{call_id}.wav" if t_answered and agent else None, transfers=transfers, x=x)
     row.update(override)
     return row
 

@@ -60,7 +60,7 @@ def inputs(engine: Engine, report: Report, options: Options, *, interval: int = 
 def _qa_scores(engine: Engine, since: float, until: float) -> dict[str, float]:
     """Average QA score per agent from the QA plugin's tables, when that plugin is installed."""
     try:
-        from ctid_plugins.qa.scores import average_by_agent
+        from ctid_plugins.qa.reports import average_by_agent
     except ImportError:
         return {}
     return average_by_agent(engine, since, until)
