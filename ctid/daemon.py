@@ -62,6 +62,11 @@ class Daemon:
         # ctid's own ACD ([routing]): follows every event, answers route points (docs/routing.md).
         self.routing = RoutingService(config.routing, self.dispatch, self.counters, self.plugins.route,
                                       self._agent_state, self.bus.register_op)
+        if self.routing.engine is not None:  # drivers with route points of their own (CSTA) ask the engine
+            for driver in self.drivers:
+                attach = getattr(driver, "attach_routing", None)
+                if attach is not None:
+                    attach(self.routing.engine)
 
     def dispatch(self, event: dict[str, Any]) -> None:
         """The hot path: state, then bus, then the store's and the plugins' queues."""

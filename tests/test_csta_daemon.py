@@ -126,3 +126,36 @@ async def test_call_and_agent_control_on_the_bus(tmp_path):
         sub.close()
         await daemon.stop()
         await sim.stop()
+
+
+async def test_route_requests_answered_by_the_routing_engine(tmp_path):
+    """A VDN's RouteRequest goes to ctid's ACD ([routing]); its choice comes back as RouteSelect
+    and the simulated PBX rings that agent. A call nobody can take waits, then gets its agent."""
+    from ctid.acd.rules import parse_routing
+
+    sim = CstaSimulator(SimConfig.default(agents=2), seed=8, traffic=False)
+    _, port = await sim.start()
+    errors: list[str] = []
+    rules = parse_routing({"tick": 0.05, "queue": [{"name": "sales"}],
+                           "agent": [{"id": a, "device": a, "queues": {"sales": 0}} for a in ("1001", "1002")]}, errors)
+    assert errors == []
+    config = site(tmp_path, free_port(), port, sim)
+    aes = dataclasses.replace(config.drivers[1], options={**config.drivers[1].options, "route_devices": ["sales"]})
+    daemon = Daemon(dataclasses.replace(config, drivers=(aes,), routing=rules))
+    sub = Subscriber(daemon.config.bus.pub, "route.", "call.")
+    await daemon.start()
+    try:
+        await wait_for(lambda: daemon.counters.get("driver.aes.resyncs") >= 1)
+        await wait_for(lambda: daemon.counters.get("bus.subscribe") > 0)
+        await wait_for(lambda: len(daemon.routing.engine.matcher.ready_agents("sales")) == 2)
+        first = sim.model.inbound("sales", "+442071234567", "Ada", patience=600)
+        sim.sync()
+        selected = await sub.until(lambda e: e["type"] == "route.selected")
+        delivered = await sub.until(lambda e: e["type"] == "call.delivered")
+        assert delivered["agent"] == selected["agent"] and selected["call_id"] == delivered["call_id"]
+        assert first.ringing is not None and first.ringing.ext == selected["agent"]
+        assert daemon.counters.get("driver.aes.routes") == 1
+    finally:
+        sub.close()
+        await daemon.stop()
+        await sim.stop()

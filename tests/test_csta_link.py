@@ -31,7 +31,7 @@ class Harness:
         self.mapper = CstaMapper("aes", stations=opts.stations,
                                  reason_codes={c: r for r, c in sim.renderer.reasons.items()})
         self.link = CstaLink("aes", opts, self.mapper, self.events.append, self.counters,
-                             DefaultRoute(default="support"))
+                             DefaultRoute(default="1003"))
         self.task = asyncio.ensure_future(self.link.run())
 
     def types(self, type_: str) -> list[dict]:
@@ -192,15 +192,18 @@ async def test_route_request_answered_with_the_configured_route():
     h = await harness(route_devices=("sales",))
     try:
         [client] = h.sim.clients
-        [register_id] = client.routes
-        client.write(encode("RouteRequest", {
-            "routeRegisterReqID": register_id, "routingCrossRefID": "77", "currentRoute": "sales",
-            "callingDevice": {"deviceIdentifier": "+4420"}, "routedCall": {"callID": "555", "deviceID": "sales"}}))
-        await wait_for(lambda: h.types("route.selected"), 5)
+        assert list(client.routes.values()) == ["sales"]
+        call = h.sim.model.inbound("sales", "+4420", "Ada")  # route-point mode: the VDN asks ctid
+        h.sim.sync()
+        await wait_for(lambda: h.types("call.delivered"), 5)
         request, selected = h.types("route.request")[0], h.types("route.selected")[0]
-        assert (request["queue"], request["caller"], request["call_id"]) == ("sales", "+4420", "555")
-        assert (selected["device"], selected["strategy"]) == ("support", "default")
-        assert h.counters.get("driver.aes.routes") == 1
+        assert (request["queue"], request["caller"], request["call_id"]) == ("sales", "+4420", selected["call_id"])
+        assert (selected["device"], selected["strategy"]) == ("1003", "default")
+        assert call.ringing is not None and call.ringing.ext == "1003"
+        assert h.types("call.delivered")[0]["agent"] == "1003" and h.counters.get("driver.aes.routes") == 1
+        # A RouteSelect for a request the server does not have is refused, and counted.
+        with pytest.raises(CstaError, match="invalidCrossRefID"):
+            await h.link.request(rq.route_select(next(iter(client.routes)), "4242", "1001"))
     finally:
         await h.close()
 

@@ -13,7 +13,7 @@ from ctid.drivers.csta.link import CstaLink, LinkError, LinkOptions
 from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import CstaError
 from ctid.drivers.csta.requests import Request
-from ctid.drivers.csta.routing import DefaultRoute, RouteChooser
+from ctid.drivers.csta.routing import DefaultRoute, EngineRoute, RouteChooser
 from ctid.metrics import Counters
 
 #: `[[driver]]` keys this driver reads besides host/port/username/secret.
@@ -73,7 +73,7 @@ class CstaDriver:
         for key in ("keepalive", "connect_timeout", "request_timeout", "resync_timeout", "backoff_max"):
             if key in opts:
                 setattr(link_opts, key, float(opts[key]))
-        # The ACD routing engine (issue #3) plugs in as `router`; until then the configured routes answer.
+        # The configured routes answer RouteRequests unless the daemon attaches its routing engine.
         router = router or DefaultRoute(opts.get("default_route"), {str(k): str(v) for k, v in
                                                                     dict(opts.get("routes", {})).items()})
         self.link = CstaLink(config.name, link_opts, self.mapper, sink, counters, router)
@@ -81,6 +81,11 @@ class CstaDriver:
         prefix = f"driver.{config.name}."
         counters.gauge(prefix + "unmapped", lambda: self.mapper.unknown)
         counters.gauge(prefix + "orphans", lambda: self.mapper.orphans)
+
+    def attach_routing(self, engine: Any) -> None:
+        """ctid's routing engine answers this driver's RouteRequests (the daemon calls this
+        when the site has `[routing]` rules)."""
+        self.link.router = EngineRoute(engine, self.name)
 
     async def run(self) -> None:
         await self.link.run()

@@ -70,6 +70,7 @@ class CstaLink:
         self._next = 0
         self._stopping = False
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._routes: dict[str, asyncio.Task[Any]] = {}  # routingCrossRefID -> the task answering it
         self._prefix = f"driver.{name}."
 
     # -- public ----------------------------------------------------------------------------
@@ -267,11 +268,18 @@ class CstaLink:
                     else:
                         c.inc(p + "unexpected_responses")
                     continue
+                if message.name == "RouteEnd":  # the server gave up on a route request: so do we
+                    task = self._routes.pop(str(message.body.get("routingCrossRefID")), None)
+                    if task is not None:
+                        task.cancel()
                 for event in handle(message, ts):
+                    if event["type"] == "route.request":
+                        cross_ref = str((event.get("x") or {}).get("cross_ref"))
+                        self._routes[cross_ref] = self._spawn(self._route(event))
+                        if self.router.publishes:
+                            continue  # the routing engine tells it itself
                     sink(event)
                     events_out += 1
-                    if event["type"] == "route.request":
-                        self._spawn(self._route(event))
             c.inc(p + "events_out", events_out)
             if parser.errors:
                 for reason, context in parser.take_errors():
@@ -282,10 +290,11 @@ class CstaLink:
             if parser.broken is not None:  # the stream cannot be trusted past this point
                 raise ConnectionError(f"CSTA framing lost: {parser.broken}")
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _route(self, event: dict[str, Any]) -> None:
         x = event.get("x") or {}
@@ -298,7 +307,11 @@ class CstaLink:
             self.counters.inc(self._prefix + "route_failures")
             log.warning("route select failed", extra={"ctx": {"driver": self.name, "error": str(exc)}})
             return
+        finally:
+            self._routes.pop(str(x.get("cross_ref")), None)
         self.counters.inc(self._prefix + "routes")
+        if self.router.publishes:
+            return
         self.sink({"type": "route.selected", "ts": time.time(), "source": self.name, "call_id": event.get("call_id"),
                    "queue": event.get("queue"), "agent": None, "device": target, "strategy": self.router.name,
                    "reason": "configured route"})

@@ -73,12 +73,18 @@ class CstaSimulator(Requests, SimServer):
         self.session_duration = session_duration
         self.clients: set[Client] = set()
         self.events_sent = 0
+        self.routing: dict[str, int] = {}
         self._xrefs = itertools.count(1)
+        self.model.sinks.append(self._left)
 
     @property
     def devices(self) -> set[str]:
         """Every device a client may monitor: stations, splits (and their VDNs), the consult line."""
         return {*self.model.agents, *self.model.queues, self.model.b.consult_target}
+
+    def _left(self, h: Any) -> None:
+        if h.kind in ("abandon", "timeout") and h.call is not None and self.routing:
+            self.route_ended(h.call.id)
 
     # -- events ----------------------------------------------------------------------------
 

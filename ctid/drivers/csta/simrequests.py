@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id, private_data
+from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id, encode, private_data
 from ctid.sim.model import Call, SimError
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class Requests:
     secret: str | None
     username: str | None
     session_duration: int
+    routing: dict[str, int]  # routingCrossRefID -> the simulated call waiting for its RouteSelect
+    clients: set[Client]
     _xrefs: Any
 
     if TYPE_CHECKING:
@@ -231,6 +233,10 @@ class Requests:
 
     # -- routing -------------------------------------------------------------------------------
 
+    # A registered routing device turns the call center into route-point mode (as a VDN with an
+    # adjunct-route step): every queued call is a RouteRequest to the registering client, and
+    # rings the station its RouteSelect names (anything else is a fallback: the call leaves).
+
     def req_RouteRegister(self, client: Client, m: Message) -> None:
         dev = m.body.get("routingDevice")
         if dev not in self.model.queues:
@@ -238,10 +244,40 @@ class Requests:
             return
         reg = str(next(self._xrefs))
         client.routes[reg] = dev
+        self.model.router = self.route_request
         self.reply(client, m.invoke_id, "RouteRegisterResponse", {"routeRegisterReqID": reg})
 
+    def route_request(self, call: Call) -> None:
+        for client in list(self.clients):
+            reg = next((r for r, dev in client.routes.items() if dev == call.queue), None)
+            if reg is None or client.closed:
+                continue
+            leg = self.renderer.leg(call)
+            cross_ref = str(next(self._xrefs))
+            self.routing[cross_ref] = call.id
+            calling = {"restricted": True} if call.number == "anonymous" else {"deviceIdentifier": call.number}
+            client.write(encode("RouteRequest", {
+                "routeRegisterReqID": reg, "routingCrossRefID": cross_ref, "currentRoute": call.queue,
+                "callingDevice": calling, "routedCall": connection(leg.cid, call.queue or ""),
+                "routedSelAlgorithm": "normal"}))
+            return  # no registered client: the call waits (a VDN without its adjunct)
+
+    def route_ended(self, call_id: int) -> None:
+        """The call left before an answer: RouteEnd to whoever was asked."""
+        for cross_ref, waiting in list(self.routing.items()):
+            if waiting == call_id:
+                del self.routing[cross_ref]
+                for client in list(self.clients):
+                    if client.routes:
+                        client.write(encode("RouteEnd", {"routingCrossRefID": cross_ref,
+                                                         "errorValue": {"operation": "generic"}}))
+
     def req_RouteSelect(self, client: Client, m: Message) -> None:
-        if m.body.get("routeRegisterReqID") not in client.routes:
+        call_id = self.routing.pop(str(m.body.get("routingCrossRefID")), None)
+        if m.body.get("routeRegisterReqID") not in client.routes or call_id is None:
             self.error(client, m.invoke_id, "operation", "invalidCrossRefID")
             return
         self.reply(client, m.invoke_id, "RouteSelectResponse", {})
+        selected = str(m.body.get("routeSelected") or "")
+        if not (selected in self.model.agents and self.model.connect_routed(call_id, selected)):
+            self.model.fallback_routed(call_id)
