@@ -204,7 +204,8 @@ def daemon_config(tmp_path: Path, ami_port: int, **driver_options: Any):
 
     raw = {
         "site": "hq",
-        "bus": {"pub": f"tcp://127.0.0.1:{free_port()}", "req": f"tcp://127.0.0.1:{free_port()}"},
+        "bus": {"pub": f"tcp://127.0.0.1:{free_port()}", "req": f"tcp://127.0.0.1:{free_port()}",
+                "security": "plain"},
         "database": {"url": f"sqlite:///{tmp_path}/ctid.db"},
         "log": {"stats_interval": 0},
         "driver": [{"kind": "asterisk", "host": "127.0.0.1", "port": ami_port, "username": "cti",

@@ -29,7 +29,7 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "control")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,6 +113,8 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("ACD SQL / compiled, same simple model, agent ready",
          _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_simple_agent_ready_median_us"), "x"),
         ("CSTA / Asterisk driver -> bus, normalized events/s", _ratio(v, "csta.csta_events_s", "csta.asterisk_events_s"), "x"),
+        ("CURVE / plain bus, events/s (target >= 0.70)", _ratio(v, "control.curve_events_s", "control.plain_events_s"), "x"),
+        ("control via AMI / ping, round trip p99", _ratio(v, "control.pause_p99_us", "control.ping_p99_us"), "x"),
     ]
     targets = [
         ("pipeline.ctid_frames_s", "end-to-end AMI frames/s >= 150,000", lambda x: x >= 150_000, ",.0f"),
@@ -130,6 +132,10 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("acd.compiled_agent_ready_p99_us", "ACD compiled p99 < 20 µs, agent ready", lambda x: x < 20, ",.2f"),
         ("csta.csta_messages_s", "CSTA XML events/s through the driver to the bus >= 30,000", lambda x: x >= 30_000,
          ",.0f"),
+        ("control.pause_p99_us", "control request round trip p99 < 5 ms at 500/s (us, median round)",
+         lambda x: x < 5000, ",.0f"),
+        ("control.pause_p99_worst_us", "control request round trip p99 < 5 ms at 500/s (us, worst round)",
+         lambda x: x < 5000, ",.0f"),
     ]
     shown = [c for c in checks if c[1] is not None]
     met = [t for t in targets if t[0] in v]

@@ -1,7 +1,9 @@
 """A bus subscriber in its own process, as a CRM would write one: SUB to everything,
 msgpack-decode every event. It counts, and optionally measures publish latency.
 
-    python subscriber_proc.py <endpoint> count|latency
+    python subscriber_proc.py <endpoint> count|latency [<server key> <public key> <secret key>]
+
+With the three keys (Z85) it connects with CURVE, as a client of a secure bus does.
 
 Every event's `seq` is kept, with the wall-clock time (CLOCK_REALTIME, time.time_ns) of
 the receive batch that held it, so the parent can ask afterwards when a given seq arrived.
@@ -48,6 +50,8 @@ def main() -> None:
     sock.setsockopt(zmq.RCVHWM, 0)  # never drop here: a loss would be the publisher's
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.SUBSCRIBE, b"")
+    if len(sys.argv) > 5:
+        sock.curve_serverkey, sock.curve_publickey, sock.curve_secretkey = (k.encode() for k in sys.argv[3:6])
     sock.connect(endpoint)
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)

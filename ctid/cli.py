@@ -219,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--live", metavar="REQ", help="also ask the daemon at this request endpoint (e.g. tcp://127.0.0.1:5561)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    from ctid.security import cli as security_cli
+
+    security_cli.add_commands(sub, command)  # keys new|add|list|revoke, audit
+
     _add_plugin_commands(sub)
     return parser
 

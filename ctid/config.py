@@ -15,6 +15,7 @@ from typing import Any
 
 from ctid.acd.rules import RoutingRules, parse_routing
 
+_LOOPBACK = re.compile(r"^(tcp://(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}|ipc://\S+|inproc://\S+)$")
 _ENDPOINT = re.compile(r"^(tcp://[^:/\s]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -33,6 +34,8 @@ class BusConfig:
     pub: str = "tcp://127.0.0.1:5560"
     req: str = "tcp://127.0.0.1:5561"
     hwm: int = 100_000  # per-subscriber queue before ZeroMQ drops (counted as `dropped`)
+    security: str = "curve"  # curve | plain (no keys at all: loopback endpoints only, and said explicitly)
+    server_key: str = "var/ctid-server.key_secret"  # the daemon's CURVE certificate, made on first start
 
 
 @dataclass(frozen=True)
@@ -183,12 +186,21 @@ def parse(raw: dict, source: str = "<string>") -> Config:
         c.errors.append(f"site: {site!r} may only hold letters, digits, '_' and '-' (it is a topic segment)")
 
     b = _table(c, raw, "bus")
-    c.unknown(b, "bus", {"pub", "req", "hwm"})
+    c.unknown(b, "bus", {"pub", "req", "hwm", "security", "server_key"})
     bus = BusConfig(
         pub=c.get(b, "bus", "pub", str, BusConfig.pub),
         req=c.get(b, "bus", "req", str, BusConfig.req),
         hwm=c.get(b, "bus", "hwm", int, BusConfig.hwm),
+        security=c.get(b, "bus", "security", str, BusConfig.security),
+        server_key=c.get(b, "bus", "server_key", str, BusConfig.server_key),
     )
+    if bus.security not in ("curve", "plain"):
+        c.errors.append(f"bus.security: {bus.security!r} must be 'curve' or 'plain'")
+    elif bus.security == "plain":
+        for key in ("pub", "req"):  # unauthenticated access must never leave the host
+            if not _LOOPBACK.match(getattr(bus, key)):
+                c.errors.append(f"bus.{key}: {getattr(bus, key)!r} is not a loopback endpoint, and bus.security "
+                                "is 'plain': plain access is allowed on 127.0.0.1, [::1], localhost and ipc:// only")
     for key in ("pub", "req"):
         if not _ENDPOINT.match(getattr(bus, key)):
             c.errors.append(f"bus.{key}: {getattr(bus, key)!r} is not a ZeroMQ endpoint (tcp://host:port or ipc://path)")

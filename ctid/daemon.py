@@ -17,9 +17,11 @@ from ctid.acd.service import RoutingService
 from ctid.bus import Bus
 from ctid.config import Config, ConfigError
 from ctid.control import ControlService
+from ctid.control.audit import AuditLog
 from ctid.drivers import Driver, load
 from ctid.metrics import Counters
 from ctid.plugins import PluginContext, PluginHost, on_loop_thread
+from ctid.security import bus_security
 from ctid.state import State
 from ctid.store.writer import StoreWriter
 
@@ -33,7 +35,8 @@ class Daemon:
         self.config = config
         self.counters = Counters()
         self.state = State(service_levels={q.name: float(q.servicelevel or 20) for q in config.queues})
-        self.bus = Bus(config.site, config.bus.pub, config.bus.req, self.counters, config.bus.hwm)
+        self.security = bus_security(config, self.state, self.counters)  # None: plain, as the config says
+        self.bus = Bus(config.site, config.bus.pub, config.bus.req, self.counters, config.bus.hwm, self.security)
         self.store = StoreWriter(config.database.url, batch_size=config.database.batch_size,
                                  flush_interval=config.database.flush_interval)
         # Resolve every driver before anything starts: a bad kind never half-starts the daemon.
@@ -59,6 +62,10 @@ class Daemon:
         # Call, agent and supervisor requests, each routed to the driver owning its call or agent.
         self.control = ControlService(self.drivers, self.state, self.counters)
         self.control.register(self.bus.register_op)
+        self.audit = AuditLog(config.database.url)  # every control request, allowed or not, and its outcome
+        self.control.observers.append(self.audit.record)
+        if self.security is not None:
+            self.security.on_refused.append(self.audit.record)
         # ctid's own ACD ([routing]): follows every event, answers route points (docs/routing.md).
         self.routing = RoutingService(config.routing, self.dispatch, self.counters, self.plugins.route,
                                       self._agent_state, self.bus.register_op)
@@ -93,6 +100,7 @@ class Daemon:
 
     async def start(self) -> None:
         self.store.start()
+        self.audit.start()
         self.bus.start()
         await self.plugins.start(self._plugin_context, self.bus.register_op)
         await self.routing.start()
@@ -143,6 +151,7 @@ class Daemon:
         await self.routing.stop()
         await self.plugins.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
+        await self.audit.stop()
         await self.bus.close()
         log.info("ctid stopped", extra={"ctx": self.counters.snapshot()})
 

@@ -41,7 +41,8 @@ def demo_config(ami_port: int, db_url: str, wrapup: dict[str, float]) -> config.
     site sets the driver's `wrapup` option the same way)."""
     return config.parse({
         "site": "demo",
-        "bus": {"pub": f"tcp://127.0.0.1:{_free_port()}", "req": f"tcp://127.0.0.1:{_free_port()}"},
+        "bus": {"pub": f"tcp://127.0.0.1:{_free_port()}", "req": f"tcp://127.0.0.1:{_free_port()}",
+                "security": "plain"},  # the demo's console is on the same machine
         "database": {"url": db_url},
         "log": {"level": "WARNING", "stats_interval": 0},
         "driver": [{"kind": "asterisk", "host": "127.0.0.1", "port": ami_port, "username": "ctid", "secret": "demo",

@@ -83,7 +83,7 @@ def caller(sim: AmiSimulator, queue: str, number: str) -> None:
     """The PSTN side: a customer dials in (the simulator's own traffic is off)."""
     sim.sync()
     sim.model.inbound(queue, number, "Customer", patience=3600)  # waits as long as the test needs
-    sim.flush()
+    sim.sync()  # the queue rings its agent now, not at the simulator's next tick
 
 
 async def test_a_crm_from_the_protocol_doc_runs_an_agent_day(tmp_path):

@@ -26,7 +26,7 @@ async def test_run_publishes_and_sigterm_flushes_the_database(tmp_path):
     pub, req = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     db = f"sqlite:///{tmp_path}/var/ctid.db"
     cfg = tmp_path / "ctid.toml"
-    cfg.write_text(f'site = "hq"\n[bus]\npub = "{pub}"\nreq = "{req}"\n[database]\nurl = "{db}"\nflush_interval = 5\n'
+    cfg.write_text(f'site = "hq"\n[bus]\npub = "{pub}"\nreq = "{req}"\nsecurity = "plain"\n[database]\nurl = "{db}"\nflush_interval = 5\n'
                    f'[log]\nformat = "json"\n[[driver]]\nkind = "asterisk"\nport = {port}\nusername = "cti"\nsecret = "topsecret"\n')
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "ctid", "run", "-c", str(cfg),
                                                 stderr=asyncio.subprocess.PIPE)

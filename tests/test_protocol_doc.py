@@ -37,7 +37,7 @@ def test_envelope_dispositions_and_topics_are_documented():
 def test_every_request_op_is_documented(tmp_path):
     cfg = config.parse({
         "site": "hq",
-        "bus": {"pub": f"tcp://127.0.0.1:{free_port()}", "req": f"tcp://127.0.0.1:{free_port()}"},
+        "bus": {"pub": f"tcp://127.0.0.1:{free_port()}", "req": f"tcp://127.0.0.1:{free_port()}", "security": "plain"},
         "database": {"url": f"sqlite:///{tmp_path}/x.db"},
         "driver": [{"kind": "asterisk"}],
     })

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from ctid.bus import RequestError
+from ctid.bus import RequestError, current_client
 from ctid.control.ops import OPS, Op
 from ctid.control.recent import RecentRequests
 from ctid.drivers import ControlError, Driver
@@ -47,9 +47,11 @@ class ControlService:
 
         return handle
 
-    async def handle(self, op: Op, request: dict[str, Any], scope: str = "") -> Any:
+    async def handle(self, op: Op, request: dict[str, Any]) -> Any:
         """Serve one request; the reply's result, or RequestError with its code."""
         self.counters.inc("control.requests")
+        who = current_client.get()
+        scope = who.key or "" if who is not None else ""  # request ids are per client key
         try:
             params = op.check(request)  # a malformed request never reaches idempotency or the PBX
             request_id = request.get("request_id")
