@@ -15,7 +15,23 @@ from libc.math cimport floor, isnan
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy
 
-from ctid.recordings.columns import DELETED as _DELETED_PY, TYPECODES, Columns
+from ctid.recordings.columns import TYPECODES, Columns
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define CTID_PREFETCH(p) __builtin_prefetch((const void*)(p))
+    #else
+    #define CTID_PREFETCH(p) ((void)0)
+    #endif
+    """
+    void CTID_PREFETCH(const void* p) nogil
+
+DEF PREFETCH_AHEAD = 8  # candidates from a posting list are scattered: ask for rows this far ahead
+DEF SRC_RANGE = 0
+DEF SRC_AGENT = 1
+DEF SRC_QUEUE = 2
+DEF SRC_OTHER = 3
 
 DEF SUFFIX_CODES = 10000
 DEF SUFFIX_DIGITS = 4
@@ -89,6 +105,10 @@ cdef struct CPlan:
     long long cur_rowid, caller_value, called_value, sfx_value
     int newest, has_cursor, voicemail, tag, qa_filter
     int caller_mode, caller_len, called_mode, called_len, sfx_len
+    int src  # which posting list the candidates come from: its own filter needs no check
+
+
+_NONE = array("i")
 
 
 cdef class _Sets:
@@ -96,11 +116,12 @@ cdef class _Sets:
     cdef int[::1] agents, queues, teams, directions, dispositions
 
     def __init__(self, plan):
-        self.agents = array("i", plan.agents)
-        self.queues = array("i", plan.queues)
-        self.teams = array("i", plan.teams)
-        self.directions = array("i", plan.directions)
-        self.dispositions = array("i", plan.dispositions)
+        # most sets are empty: share one empty array instead of making five per query
+        self.agents = array("i", plan.agents) if plan.agents else _NONE
+        self.queues = array("i", plan.queues) if plan.queues else _NONE
+        self.teams = array("i", plan.teams) if plan.teams else _NONE
+        self.directions = array("i", plan.directions) if plan.directions else _NONE
+        self.dispositions = array("i", plan.dispositions) if plan.dispositions else _NONE
 
 
 cdef CPlan _cplan(plan):
@@ -112,6 +133,7 @@ cdef CPlan _cplan(plan):
     p.caller_mode = plan.caller_mode; p.caller_value = plan.caller_value; p.caller_len = plan.caller_len
     p.called_mode = plan.called_mode; p.called_value = plan.called_value; p.called_len = plan.called_len
     p.sfx_value = plan.sfx_value; p.sfx_len = plan.sfx_len
+    p.src = SRC_RANGE
     return p
 
 
@@ -285,13 +307,32 @@ cdef class Segment:
                 b = mid
         return a
 
+    cdef inline void _prefetch(self, CPlan* p, _Sets s, Py_ssize_t i) noexcept:
+        """Start loading the columns `_match` and the result will read for row i."""
+        CTID_PREFETCH(&self.flags[i])
+        CTID_PREFETCH(&self.duration[i])
+        CTID_PREFETCH(&self.start[i])
+        CTID_PREFETCH(&self.rowid[i])
+        if s.agents.shape[0] and p.src != SRC_AGENT:
+            CTID_PREFETCH(&self.agent[i])
+        if s.queues.shape[0] and p.src != SRC_QUEUE:
+            CTID_PREFETCH(&self.queue[i])
+        if s.teams.shape[0]:
+            CTID_PREFETCH(&self.team[i])
+        if p.caller_mode >= 0 or p.sfx_len:
+            CTID_PREFETCH(&self.caller[i])
+            CTID_PREFETCH(&self.caller_len[i])
+        if p.called_mode >= 0 or p.sfx_len:
+            CTID_PREFETCH(&self.called[i])
+            CTID_PREFETCH(&self.called_len[i])
+
     cdef bint _match(self, CPlan* p, _Sets s, Py_ssize_t i) noexcept:
         cdef double d
         if self.flags[i] & DELETED:
             return False
-        if s.agents.shape[0] and not _in(s.agents, self.agent[i]):
+        if s.agents.shape[0] and p.src != SRC_AGENT and not _in(s.agents, self.agent[i]):
             return False
-        if s.queues.shape[0] and not _in(s.queues, self.queue[i]):
+        if s.queues.shape[0] and p.src != SRC_QUEUE and not _in(s.queues, self.queue[i]):
             return False
         if s.teams.shape[0] and not _in(s.teams, self.team[i]):
             return False
@@ -337,6 +378,7 @@ cdef class Segment:
             out_pos[0] = &self.tag_pos[0] if self.tag_pos.shape[0] else NULL
             out_a[0] = a
             out_b[0] = b
+            p.src = SRC_OTHER
             return 1
         for which in range(5):
             if which == 0 and s.agents.shape[0] == 1:
@@ -358,6 +400,7 @@ cdef class Segment:
             if b - a < best:
                 best = b - a
                 kind = 1
+                p.src = SRC_AGENT if which == 0 else SRC_QUEUE if which == 1 else SRC_OTHER
                 out_pos[0] = &pos_v[0] if pos_v.shape[0] else NULL
                 out_a[0] = a
                 out_b[0] = b
@@ -374,37 +417,51 @@ cdef class Segment:
         return lo[0] < hi[0]
 
     def search(self, plan, Py_ssize_t need):
-        """Up to `need` (start, id) keys matching `plan`, in its order."""
+        """Up to `need` matches of `plan` in its order: (starts, ids) as arrays ('d', 'q')."""
         cdef CPlan p = _cplan(plan)
         cdef _Sets s = _Sets(plan)
-        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i
+        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i, got = 0
         cdef const int* pos = NULL
-        cdef list out = []
         if need <= 0 or not self._bounds(&p, &lo, &hi):
-            return out
+            return array("d"), array("q")
         cdef int kind = self._source(&p, s, lo, hi, &pos, &a, &b)
         if kind < 0:
-            return out
+            return array("d"), array("q")
         if kind == 0:
             a, b = lo, hi
+        if need > b - a:
+            need = b - a
+        starts_a, ids_a = array("d", bytes(8 * need)), array("q", bytes(8 * need))
+        cdef double[::1] starts = starts_a
+        cdef long long[::1] ids = ids_a
         for k in range(b - a):
+            if got >= need:
+                break
             if p.newest:
                 i = (b - 1 - k) if kind == 0 else pos[b - 1 - k]
+                if kind == 1 and k + PREFETCH_AHEAD < b - a:
+                    self._prefetch(&p, s, pos[b - 1 - k - PREFETCH_AHEAD])
             else:
                 i = (a + k) if kind == 0 else pos[a + k]
+                if kind == 1 and k + PREFETCH_AHEAD < b - a:
+                    self._prefetch(&p, s, pos[a + k + PREFETCH_AHEAD])
             if self._match(&p, s, i):
-                out.append((self.start[i], self.rowid[i]))
-                if len(out) >= need:
-                    break
-        return out
+                starts[got] = self.start[i]
+                ids[got] = self.rowid[i]
+                got += 1
+        if got < need:  # (the memoryviews still hold the arrays: a resize would be refused)
+            return starts_a[:got], ids_a[:got]
+        return starts_a, ids_a
 
-    cdef object _walk(self, plan, object queue_counts, double origin, double width, Py_ssize_t buckets):
-        """Count matches (queue_counts None), or add them up per (queue, bucket) into queue_counts."""
+    cdef Py_ssize_t _walk(self, plan, long long[::1] counts, double origin, double width, Py_ssize_t buckets):
+        """Count matches; with `counts`, also add each up at [(queue + 1) * buckets + bucket]."""
         cdef CPlan p = _cplan(plan)
         cdef _Sets s = _Sets(plan)
-        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i, total = 0
+        cdef Py_ssize_t lo, hi, a = 0, b = 0, k, i, total = 0, nq = 0
         cdef const int* pos = NULL
         cdef double f
+        if counts is not None:
+            nq = counts.shape[0] // buckets
         if not self._bounds(&p, &lo, &hi):
             return 0
         cdef int kind = self._source(&p, s, lo, hi, &pos, &a, &b)
@@ -414,23 +471,31 @@ cdef class Segment:
             a, b = lo, hi
         for k in range(a, b):
             i = k if kind == 0 else pos[k]
+            if kind == 1 and k + PREFETCH_AHEAD < b:
+                self._prefetch(&p, s, pos[k + PREFETCH_AHEAD])
             if self._match(&p, s, i):
                 total += 1
-                if queue_counts is not None:
+                if nq:
                     f = floor((self.start[i] - origin) / width)
-                    if 0 <= f < buckets:
-                        key = (self.queue[i], <Py_ssize_t>f)
-                        queue_counts[key] = queue_counts.get(key, 0) + 1
+                    if 0 <= f < buckets and self.queue[i] + 1 < nq:
+                        counts[(self.queue[i] + 1) * buckets + <Py_ssize_t>f] += 1
         return total
 
     def count(self, plan):
         """How many recordings match `plan` (its cursor applies, its order does not matter)."""
-        return self._walk(plan, None, 0.0, 1.0, 0)
+        return self._walk(plan, None, 0.0, 1.0, 1)
 
     def count_by_queue(self, plan, double origin, double width, Py_ssize_t buckets):
         """Matching recordings per (queue code, bucket): bucket k is [origin + k*width, origin + (k+1)*width)."""
+        cdef Py_ssize_t nq = self.queue_off.shape[0], q, k  # queue codes 0..nq-2, plus "no queue"
+        counts_a = array("q", bytes(8 * nq * buckets))
+        cdef long long[::1] counts = counts_a
+        self._walk(plan, counts, origin, width, buckets)
         out = {}
-        self._walk(plan, out, origin, width, buckets)
+        for q in range(nq):
+            for k in range(buckets):
+                if counts[q * buckets + k]:
+                    out[(q - 1, k)] = counts[q * buckets + k]
         return out
 
     # -- changes ------------------------------------------------------------------------------

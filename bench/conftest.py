@@ -29,7 +29,7 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "control")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "recordings", "control")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -130,6 +130,12 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("acd.compiled_agent_ready_median_us", "ACD compiled median < 2 µs, agent ready", lambda x: x < 2, ",.2f"),
         ("acd.compiled_offer_p99_us", "ACD compiled p99 < 20 µs, call arrives", lambda x: x < 20, ",.2f"),
         ("acd.compiled_agent_ready_p99_us", "ACD compiled p99 < 20 µs, agent ready", lambda x: x < 20, ",.2f"),
+        ("recordings.build_per_s", "recording index build > 1 M recordings/s", lambda x: x > 1e6, ",.0f"),
+        ("recordings.bytes_per_rec", "recording index < 100 bytes per recording", lambda x: x < 100, ",.1f"),
+        ("recordings.q1_speedup", "recordings q1 (agent, day, > 60 s): SQLite / index median >= 20x", lambda x: x >= 20, ",.1f"),
+        ("recordings.q2_speedup", "recordings q2 (suffix, 7 days): SQLite / index median >= 20x", lambda x: x >= 20, ",.1f"),
+        ("recordings.q3_speedup", "recordings q3 (per queue per hour): SQLite / index median >= 20x", lambda x: x >= 20, ",.1f"),
+        ("recordings.q4_speedup", "recordings q4 (q1 as the agent): SQLite / index median >= 20x", lambda x: x >= 20, ",.1f"),
         ("csta.csta_messages_s", "CSTA XML events/s through the driver to the bus >= 30,000", lambda x: x >= 30_000,
          ",.0f"),
         ("control.pause_p99_us", "control request round trip p99 < 5 ms at 500/s (us, median round)",

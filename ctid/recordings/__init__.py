@@ -4,7 +4,7 @@ searched with access control, imported from disk, exported and expired. docs/rec
 - `model`: `Recording`, the `recording` table; `columns`: what a segment stores per recording;
 - `pyindex`: one index segment in pure Python, the specification of `ctid._fast.recindex`;
 - `index`: `RecordingIndex`, segments + name codes, every query as a principal;
-- `query`: `Query` and `parse_query`; `access`: `Principal` and `restrict`;
+- `query`: `Query` and `parse_query`; `access`: `Principal` and `allowed`;
 - `store`: the table's reads and writes; `feed`: events -> recordings; `service`: all together;
 - `scan`, `export`: the archive in and out; `cli`, `plugin`: the command and the daemon's plugin.
 """

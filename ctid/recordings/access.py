@@ -5,8 +5,8 @@
 - `supervisor:<team>[,<team>...]`: recordings whose `team` is one of its teams;
 - `auditor`, `admin`: every recording.
 
-`restrict(principal, query)` is applied by `RecordingIndex.search` itself, so no caller can
-forget it: the principal's own limit is intersected with whatever the query asks for. A query
+`allowed(principal, query)` is applied by `RecordingIndex.plan` (the start of every search,
+count and histogram), so no caller can forget it: the principal's own limit is intersected with whatever the query asks for. A query
 for other agents (or teams) gives no rows rather than more rows, and an empty query gives the
 principal's own recordings. The bus roles of issue #8 (`agent:<id>`, `supervisor:<team>`,
 `admin`, `crm`) map onto these with `Principal.parse(role)`; `crm` sees what `auditor` sees.
@@ -60,13 +60,20 @@ class Principal:
 ADMIN = Principal("admin")
 
 
-def restrict(principal: Principal, query: Query) -> Query | None:
-    """The query narrowed to what `principal` may see; None when that is nothing at all."""
+def allowed(principal: Principal, query: Query) -> tuple[str, tuple[str, ...]] | None:
+    """What `principal` may see of `query`: ("", ()) for everything, or the field ("agents" or
+    "teams") and the names the query must be narrowed to; None when that is nothing at all."""
     if principal.sees_all:
-        return query
+        return "", ()
     field = "agents" if principal.kind == "agent" else "teams"
     asked: tuple[str, ...] = getattr(query, field)
-    allowed = principal.ids if not asked else tuple(x for x in asked if x in principal.ids)
-    if not allowed:
+    names = principal.ids if not asked else tuple(x for x in asked if x in principal.ids)
+    return (field, names) if names else None
+
+
+def restrict(principal: Principal, query: Query) -> Query | None:
+    """The query narrowed to what `principal` may see; None when that is nothing at all."""
+    scope = allowed(principal, query)
+    if scope is None:
         return None
-    return replace(query, **{field: allowed})
+    return replace(query, **{scope[0]: scope[1]}) if scope[0] else query

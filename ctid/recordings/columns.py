@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from array import array
-from dataclasses import dataclass, field
 
 #: `flags` bits.
 VOICEMAIL, DELETED = 1, 2
@@ -66,10 +65,10 @@ class Columns:
         self.tag_rows.extend(r + base for r in other.tag_rows)  # type: ignore[attr-defined]
 
 
-@dataclass
 class Plan:
     """A `Query` after access control, with names replaced by codes. Empty tuples mean any;
-    a mode of -1 means no number filter; NaN-free bounds (±inf when open)."""
+    a mode of -1 means no number filter; bounds are ±inf when open. The defaults are class
+    attributes: a plan is made per query, and setting only what the query has keeps that cheap."""
 
     lo: float = -math.inf
     hi: float = math.inf
@@ -97,4 +96,9 @@ class Plan:
     called_len: int = 0
     sfx_value: int = 0
     sfx_len: int = 0  # 0: no either-number suffix filter
-    extra: dict = field(default_factory=dict)  # room for the facade's notes; segments ignore it
+
+    def __init__(self, **values: object) -> None:
+        for name, value in values.items():
+            if not hasattr(Plan, name):
+                raise TypeError(f"Plan has no field {name!r}")
+            setattr(self, name, value)

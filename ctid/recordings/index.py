@@ -9,7 +9,7 @@ of a recording are all a segment keeps, and the strings of a result page are rea
 database by id (`RecordingStore.fetch`).
 
 `search`, `count` and `count_by_queue` take the principal first and apply
-`access.restrict` before anything else: there is no unrestricted query path.
+`access.allowed` before anything else: there is no unrestricted query path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from ctid.recordings.access import Principal, restrict
+from ctid.recordings.access import Principal, allowed
 from ctid.recordings.columns import NO_CODE, VOICEMAIL, Columns, Plan
 from ctid.recordings.model import DIRECTIONS, DISPOSITIONS, Recording, number_key
 from ctid.recordings.pyindex import PySegment
@@ -90,17 +90,24 @@ class RecordingIndex:
     # -- building ---------------------------------------------------------------------------
 
     def columns_of(self, rec: Recording, into: Columns) -> None:
-        """Append one stored recording (it has an `id`) to `into`."""
+        """Append one stored recording (it has an `id`) to `into`. Raises ValueError."""
         if rec.id is None:
             raise ValueError(f"recording {rec.recording_id!r} has no database id: store it first")
-        if not (math.isfinite(rec.start) and math.isfinite(rec.duration)):
-            raise ValueError(f"recording {rec.recording_id!r}: start and duration must be finite numbers")
-        direction = self.directions.codes.get(rec.direction, NO_CODE) if rec.direction else NO_CODE
-        into.append(rec.start, rec.id, rec.duration, rec.qa_score, self.agents.code(rec.agent),
-                    self.queues.code(rec.queue), self.teams.code(rec.team), direction,
-                    self.dispositions.code(rec.disposition), VOICEMAIL if rec.voicemail else 0,
-                    number_key(rec.caller), number_key(rec.called),
-                    tuple(sorted({self.tags.code(t) for t in rec.tags})))
+        self.append_row(into, rec.start, rec.id, rec.duration, rec.qa_score, rec.agent, rec.queue, rec.team,
+                        rec.direction, rec.disposition, rec.voicemail, rec.caller, rec.called, rec.tags)
+
+    def append_row(self, into: Columns, start: float, rowid: int, duration: float, qa: float | None,
+                   agent: str | None, queue: str | None, team: str | None, direction: str | None,
+                   disposition: str | None, voicemail: bool, caller: str | None, called: str | None,
+                   tags: Iterable[str] = ()) -> None:
+        """`columns_of` without a `Recording` (the rebuild reads rows straight into columns)."""
+        if not (math.isfinite(start) and math.isfinite(duration)):
+            raise ValueError(f"recording id {rowid}: start and duration must be finite numbers")
+        into.append(start, rowid, duration, qa, self.agents.code(agent), self.queues.code(queue),
+                    self.teams.code(team), self.directions.codes.get(direction, NO_CODE) if direction else NO_CODE,
+                    self.dispositions.code(disposition), VOICEMAIL if voicemail else 0,
+                    number_key(caller), number_key(called),
+                    tuple(sorted({self.tags.code(t) for t in tags})) if tags else ())
 
     def add(self, rec: Recording) -> None:
         """Index one stored recording (live: from the daemon's events, or a scan)."""
@@ -157,13 +164,16 @@ class RecordingIndex:
 
     def plan(self, principal: Principal, query: Query) -> Plan | None:
         """The query as codes, restricted to what `principal` may see; None: nothing can match."""
-        q = restrict(principal, query)
-        if q is None:
+        scope = allowed(principal, query)
+        if scope is None:
             return None
-        p = Plan(newest=q.order == "newest")
+        q = query
+        p = Plan()
+        if q.order != "newest":
+            p.newest = False
         for field, codes in (("agents", self.agents), ("queues", self.queues), ("teams", self.teams),
                              ("directions", self.directions), ("dispositions", self.dispositions)):
-            names = getattr(q, field)
+            names = scope[1] if field == scope[0] else getattr(q, field)
             if names:
                 known = codes.known(names)
                 if not known:
@@ -202,20 +212,22 @@ class RecordingIndex:
         plan = self.plan(principal, query)
         if plan is None:
             return Page([], [], None)
-        need = query.offset + query.limit
-        runs = [seg.search(plan, need) for seg in self._all()]
-        runs = [r for r in runs if r]
-        if len(runs) == 1:
-            merged = runs[0][:need]
+        need = query.offset + query.limit + 1  # one more than the page: is there a next page?
+        runs = [r for r in (seg.search(plan, need) for seg in self._all()) if len(r[1])]
+        if not runs:
+            return Page([], [], None)
+        if len(runs) == 1:  # the usual case after a rebuild: no keys to make
+            starts, ids = runs[0]
+            end = query.offset + query.limit
+            page_ids = ids[query.offset:end].tolist()
+            keys = list(zip(starts[query.offset:end].tolist(), page_ids))
+            more = len(ids) == need
         else:
-            merged = list(heapq.merge(*runs, reverse=plan.newest))[:need]
-        keys = merged[query.offset:]
-        more = len(keys) == query.limit and self._more(plan, keys[-1])
-        return Page([k[1] for k in keys], keys, encode_cursor(*keys[-1]) if more else None)
-
-    def _more(self, plan: Plan, last: tuple[float, int]) -> bool:
-        plan.has_cursor, plan.cur_start, plan.cur_rowid = True, last[0], last[1]
-        return any(seg.search(plan, 1) for seg in self._all())
+            merged = list(heapq.merge(*(zip(s.tolist(), i.tolist()) for s, i in runs), reverse=plan.newest))[:need]
+            keys = merged[query.offset:query.offset + query.limit]
+            page_ids = [k[1] for k in keys]
+            more = len(merged) == need
+        return Page(page_ids, keys, encode_cursor(*keys[-1]) if more and keys else None)
 
     def count(self, principal: Principal, query: Query) -> int:
         """How many recordings match (limit and offset do not apply; a cursor does)."""

@@ -161,16 +161,17 @@ class PySegment:
             if (tag_set is None or i in tag_set) and match(i):
                 yield i
 
-    def search(self, plan: Plan, need: int) -> list[tuple[float, int]]:
-        """Up to `need` (start, id) keys matching `plan`, in its order."""
-        out: list[tuple[float, int]] = []
+    def search(self, plan: Plan, need: int) -> tuple[array, array]:
+        """Up to `need` matches of `plan` in its order: (starts, ids) as arrays ('d', 'q')."""
+        starts, ids = array("d"), array("q")
         if need <= 0:
-            return out
+            return starts, ids
         for i in self._walk(plan, plan.newest):
-            out.append((self.start[i], self.rowid[i]))  # type: ignore[attr-defined]
-            if len(out) >= need:
+            starts.append(self.start[i])  # type: ignore[attr-defined]
+            ids.append(self.rowid[i])  # type: ignore[attr-defined]
+            if len(ids) >= need:
                 break
-        return out
+        return starts, ids
 
     def count(self, plan: Plan) -> int:
         """How many recordings match `plan` (its cursor applies, its order does not matter)."""
