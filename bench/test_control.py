@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import math
 import socket
 import statistics
@@ -58,6 +59,10 @@ def _rounds(benchmark, children, config_of, requests) -> list[dict[str, Any]]:
     live: list[DaemonThread] = []
 
     def setup():
+        # The daemon shares this process with pytest: keep pytest's own objects out of the
+        # daemon's garbage collections, as they would be in a daemon process of its own.
+        gc.collect()
+        gc.freeze()
         dt = DaemonThread(config_of())
         live.append(dt)
         wait_until(lambda: dt.daemon.counters.get("driver.asterisk.resyncs") >= 1, 30, "the driver's resync")
