@@ -265,3 +265,33 @@ async def test_tls_with_a_ca_file(tmp_path):
         assert not h.types("system.driver_up")
     finally:
         await h.close()
+
+
+async def test_route_end_cancels_the_pending_answer():
+    class Undecided:  # a chooser that never makes up its mind
+        name, publishes = "undecided", False
+
+        def __init__(self) -> None:
+            self.cancelled = asyncio.Event()
+
+        async def choose(self, request):
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+
+    h = await harness(route_devices=("sales",))
+    h.link.router = chooser = Undecided()
+    try:
+        call = h.sim.model.inbound("sales", "+4420", "Ada")
+        h.sim.sync()
+        await wait_for(lambda: h.types("route.request"), 5)
+        assert len(h.link._routes) == 1
+        h.sim.model.hangup(call, "caller")  # the caller gives up while the route point waits
+        h.sim.sync()
+        await asyncio.wait_for(chooser.cancelled.wait(), 5)
+        assert h.link._routes == {} and not h.types("route.selected")
+        assert h.types("call.abandoned")
+    finally:
+        await h.close()

@@ -4,15 +4,21 @@
 A wire (`ctid.drivers.csta.sim`) subclasses `SimServer` and provides `flush()` (send
 the renderer's output to its clients) and `_serve()` (one connection). The virtual
 clock runs `speed` times faster than the wall clock and can be paused; the same seed
-gives the same happenings however the clock is advanced. (The Asterisk simulator has
-the same clock inline; it can move onto this class.)
+gives the same happenings however the clock is advanced. Both simulators (`ctid sim
+asterisk`, `ctid sim csta`) are built on it, and share the command line below.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from typing import Any
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
 
+from ctid.sim.model import QueueSpec, SimConfig
 from ctid.sim.traffic import CallCenter
 
 
@@ -129,3 +135,69 @@ class SimServer:
                 await asyncio.sleep(0.02)
         await asyncio.wait_for(idle(), timeout)
         self.sync()
+
+
+# -- the `ctid sim <wire>` command line, the same for every wire ----------------------------------
+
+
+def queue_arg(text: str) -> QueueSpec:
+    """`name[:strategy[:rate[:timeout]]]`, e.g. `sales:rrmemory:120` or `support:leastrecent:90:120`."""
+    parts = text.split(":")
+    spec = QueueSpec(parts[0])
+    if len(parts) > 1 and parts[1]:
+        spec.strategy = parts[1]
+    if len(parts) > 2 and parts[2]:
+        spec.rate = float(parts[2])
+    if len(parts) > 3 and parts[3]:
+        spec.timeout = float(parts[3])
+    return spec
+
+
+def add_arguments(parser: argparse.ArgumentParser, port: int, wire: str) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"{wire} port (default {port}; 0 picks a free one)")
+    parser.add_argument("--secret", default=None, help="refuse logins without this secret (default: accept any)")
+    parser.add_argument("--username", default=None, help="with --secret: the only username accepted")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the traffic (same seed, same calls)")
+    parser.add_argument("--no-traffic", action="store_true", help="no calls by themselves: only what clients ask")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster (default 1)")
+    parser.add_argument("--agents", type=int, default=8, help="number of agents (default 8)")
+    parser.add_argument("--queues", nargs="+", type=queue_arg, default=None, metavar="NAME[:STRATEGY[:RATE[:TIMEOUT]]]",
+                        help="queues (default: sales:rrmemory:120 support:leastrecent:90:90 vip:fewestcalls:60)")
+    parser.add_argument("--config", default=None, help="a JSON call center (queues, agents, rates, behaviour)")
+    parser.add_argument("--duration", type=float, default=None,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
+
+
+def config_from_args(args: argparse.Namespace) -> SimConfig:
+    if args.config:
+        return SimConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
+    return SimConfig.default(agents=args.agents, queues=args.queues)
+
+
+async def serve(build: Callable[[argparse.Namespace], SimServer], args: argparse.Namespace, name: str,
+                what: str, label: str, extra: Callable[[SimServer], str] = lambda sim: "") -> int:
+    """`ctid sim NAME`: build the simulator from the arguments, listen, run until --duration or Ctrl-C."""
+    log = logging.getLogger(f"ctid.sim.{name}")
+    try:
+        sim = build(args)
+    except (ValueError, OSError) as exc:  # a bad --queues/--config
+        print(f"ctid sim {name}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        host, port = await sim.start(args.host, args.port)
+    except OSError as exc:  # the port is taken
+        print(f"ctid sim {name}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    log.info(f"simulated {label} listening", extra={"ctx": {
+        "host": host, "port": port, "seed": sim.seed, "speed": sim.speed, "traffic": sim.model.traffic,
+        "queues": list(sim.model.queues), "agents": len(sim.model.agents)}})
+    print(f"ctid sim {name}: {what} on {host}:{port} (seed {sim.seed}, speed {sim.speed:g}){extra(sim)}", flush=True)
+    try:
+        if args.duration is not None:
+            await asyncio.sleep(args.duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        await sim.stop()
+    return 0

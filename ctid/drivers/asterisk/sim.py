@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
-import sys
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
 from ctid.drivers.asterisk.simactions import Actions, goodbye
 from ctid.drivers.asterisk.simcontrol import ControlActions
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.asterisk.simwire import encode
-from ctid.sim import CallCenter, QueueSpec, SimConfig
+from ctid.sim import CallCenter, SimConfig, server
+from ctid.sim.server import SimServer
 
 log = logging.getLogger("ctid.sim.asterisk")
 
@@ -96,7 +94,7 @@ class Client:
             self.writer.close()
 
 
-class AmiSimulator(ControlActions, Actions):
+class AmiSimulator(ControlActions, Actions, SimServer):
     """The simulated PBX. `start()` listens; the clock starts with it unless `paused`."""
 
     def __init__(self, config: SimConfig | Mapping[str, Any] | None = None, *, seed: int | None = None,
@@ -104,62 +102,21 @@ class AmiSimulator(ControlActions, Actions):
                  epoch: float | None = None, paused: bool = False) -> None:
         if config is not None and not isinstance(config, SimConfig):
             config = SimConfig.from_dict(config)
-        if speed <= 0:
-            raise ValueError("speed must be > 0")
-        self.model = CallCenter(config, seed, traffic=traffic)
+        SimServer.__init__(self, CallCenter(config, seed, traffic=traffic), speed, paused)
         self.renderer = AmiRenderer(self.model, epoch if epoch is not None else int(time.time()), self.model.seed)
         self.model.sinks.append(self.renderer)
-        self.speed = speed
         self.secret = secret
         self.username = username
         self.clients: set[Client] = set()
         self.spies: dict[str, Any] = {}  # supervisors' ChanSpy channels by name
         self.frames_sent = 0
-        self.address: tuple[str, int] | None = None
-        self._paused = paused
-        self._vt = 0.0  # virtual time when the clock last (re)started
-        self._t0 = 0.0
-        self._server: asyncio.base_events.Server | None = None
-        self._ticker: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-        self._sessions: set[asyncio.Task[Any]] = set()
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any], **options: Any) -> AmiSimulator:
         """A simulator from a plain config dict (see `SimConfig.from_dict`)."""
         return cls(SimConfig.from_dict(raw), **options)
 
-    @property
-    def seed(self) -> int:
-        return self.model.seed
-
-    @property
-    def idle(self) -> bool:
-        """No call in progress and nothing scheduled (traffic off, or past `traffic_until`)."""
-        return self.model.active_calls == 0 and self.model.next_time() is None
-
-    # -- clock -----------------------------------------------------------------------------
-
-    def clock(self) -> float:
-        """The virtual time now."""
-        if self._paused or self._server is None:
-            return self._vt
-        return self._vt + (asyncio.get_running_loop().time() - self._t0) * self.speed
-
-    def pause(self) -> None:
-        self._vt = self.clock()
-        self._paused = True
-
-    def resume(self) -> None:
-        if self._paused:
-            self._t0 = asyncio.get_running_loop().time()
-            self._paused = False
-            self._wake.set()
-
-    def sync(self) -> None:
-        """Bring the call center up to now and send what happened."""
-        self.model.advance(self.clock())
-        self.flush()
+    # -- frames ------------------------------------------------------------------------------
 
     def flush(self) -> None:
         frames = self.renderer.take()
@@ -175,57 +132,15 @@ class AmiSimulator(ControlActions, Actions):
             else:
                 client.write(b"".join(data for cls, data in frames if cls in client.classes))
 
-    async def _tick(self) -> None:
-        while True:
-            self.sync()
-            nxt = self.model.next_time()
-            delay = 1.0 if nxt is None or self._paused else max(0.0, (nxt - self.clock()) / self.speed)
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), min(delay, 1.0))
-            except asyncio.TimeoutError:
-                pass
-
-    # -- server ------------------------------------------------------------------------------
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
-        """Listen on (host, port) — port 0 picks a free one — and start the clock; returns the address."""
-        self._server = await asyncio.start_server(self._serve, host, port)
-        self._t0 = asyncio.get_running_loop().time()
-        self._ticker = asyncio.ensure_future(self._tick())
-        sock = self._server.sockets[0].getsockname()
-        self.address = (sock[0], sock[1])
-        return self.address
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
-            self._ticker = None
+    def close_clients(self) -> None:
         for client in list(self.clients):
             client.close()
-        if self._sessions:  # their reads end at once on the closed transports
-            await asyncio.wait(self._sessions, timeout=2.0)
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
 
-    async def wait_idle(self, timeout: float = 30.0) -> None:
-        """Wait (real seconds) until `idle`; raises asyncio.TimeoutError."""
-        async def idle() -> None:
-            while not self.idle:
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(idle(), timeout)
-        self.sync()
+    # -- server ------------------------------------------------------------------------------
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client = Client(writer)
         self.clients.add(client)
-        task = asyncio.current_task()
-        if task is not None:
-            self._sessions.add(task)
-            task.add_done_callback(self._sessions.discard)
         writer.write(BANNER)
         buf = b""
         try:
@@ -314,64 +229,14 @@ class AmiSimulator(ControlActions, Actions):
 # -- CLI ---------------------------------------------------------------------------------------
 
 
-def _queue_arg(text: str) -> QueueSpec:
-    """`name[:strategy[:rate[:timeout]]]`, e.g. `sales:rrmemory:120` or `support:leastrecent:90:120`."""
-    parts = text.split(":")
-    spec = QueueSpec(parts[0])
-    if len(parts) > 1 and parts[1]:
-        spec.strategy = parts[1]
-    if len(parts) > 2 and parts[2]:
-        spec.rate = float(parts[2])
-    if len(parts) > 3 and parts[3]:
-        spec.timeout = float(parts[3])
-    return spec
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=5038, help="AMI port (default 5038; 0 picks a free one)")
-    parser.add_argument("--secret", default=None, help="refuse logins without this secret (default: accept any)")
-    parser.add_argument("--username", default=None, help="with --secret: the only username accepted")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the traffic (same seed, same calls)")
-    parser.add_argument("--no-traffic", action="store_true", help="no calls by themselves: only what clients ask")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster (default 1)")
-    parser.add_argument("--agents", type=int, default=8, help="number of agents (default 8)")
-    parser.add_argument("--queues", nargs="+", type=_queue_arg, default=None, metavar="NAME[:STRATEGY[:RATE[:TIMEOUT]]]",
-                        help="queues (default: sales:rrmemory:120 support:leastrecent:90:90 vip:fewestcalls:60)")
-    parser.add_argument("--config", default=None, help="a JSON call center (queues, agents, rates, behaviour)")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    server.add_arguments(parser, 5038, "AMI")
 
 
 def build(args: argparse.Namespace) -> AmiSimulator:
-    if args.config:
-        config = SimConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
-    else:
-        config = SimConfig.default(agents=args.agents, queues=args.queues)
-    return AmiSimulator(config, seed=args.seed, speed=args.speed, traffic=not args.no_traffic, secret=args.secret,
-                        username=args.username)
+    return AmiSimulator(server.config_from_args(args), seed=args.seed, speed=args.speed, traffic=not args.no_traffic,
+                        secret=args.secret, username=args.username)
 
 
 async def main(args: argparse.Namespace) -> int:
-    try:
-        sim = build(args)
-    except (ValueError, OSError) as exc:  # a bad --queues/--config
-        print(f"ctid sim asterisk: {exc}", file=sys.stderr)
-        return 2
-    try:
-        host, port = await sim.start(args.host, args.port)
-    except OSError as exc:  # the port is taken
-        print(f"ctid sim asterisk: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    log.info("simulated Asterisk listening", extra={"ctx": {
-        "host": host, "port": port, "seed": sim.seed, "speed": sim.speed, "traffic": sim.model.traffic,
-        "queues": list(sim.model.queues), "agents": len(sim.model.agents)}})
-    print(f"ctid sim asterisk: AMI on {host}:{port} (seed {sim.seed}, speed {sim.speed:g})", flush=True)
-    try:
-        if args.duration is not None:
-            await asyncio.sleep(args.duration)
-        else:
-            await asyncio.Event().wait()
-    finally:
-        await sim.stop()
-    return 0
+    return await server.serve(build, args, "asterisk", "AMI", "Asterisk")

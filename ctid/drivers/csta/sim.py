@@ -13,18 +13,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import logging
-import sys
 import time
-from pathlib import Path
 from typing import Any, Mapping
 
-from ctid.drivers.asterisk.sim import _queue_arg
 from ctid.drivers.csta.protocol import EVENT_ID, NS_CSTA, NS_SESSION, FrameParser, Message, encode
 from ctid.drivers.csta.simrender import CstaRenderer
 from ctid.drivers.csta.simrequests import Requests
 from ctid.sim import CallCenter, SimConfig
+from ctid.sim import server
 from ctid.sim.server import SimServer
 
 log = logging.getLogger("ctid.sim.csta")
@@ -169,51 +166,14 @@ class CstaSimulator(Requests, SimServer):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=4721, help="CSTA port (default 4721; 0 picks a free one)")
-    parser.add_argument("--secret", default=None, help="refuse sessions without this password (default: accept any)")
-    parser.add_argument("--username", default=None, help="with --secret: the only user name accepted")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the traffic (same seed, same calls)")
-    parser.add_argument("--no-traffic", action="store_true", help="no calls by themselves: only what clients ask")
-    parser.add_argument("--speed", type=float, default=1.0, help="simulated time runs this many times faster (default 1)")
-    parser.add_argument("--agents", type=int, default=8, help="number of agents (default 8)")
-    parser.add_argument("--queues", nargs="+", type=_queue_arg, default=None, metavar="NAME[:STRATEGY[:RATE[:TIMEOUT]]]",
-                        help="queues (default: sales:rrmemory:120 support:leastrecent:90:90 vip:fewestcalls:60)")
-    parser.add_argument("--config", default=None, help="a JSON call center (queues, agents, rates, behaviour)")
-    parser.add_argument("--duration", type=float, default=None,
-                        help="stop after this many seconds (default: run until Ctrl-C)")
+    server.add_arguments(parser, 4721, "CSTA")
 
 
 def build(args: argparse.Namespace) -> CstaSimulator:
-    if args.config:
-        config = SimConfig.from_dict(json.loads(Path(args.config).read_text(encoding="utf-8")))
-    else:
-        config = SimConfig.default(agents=args.agents, queues=args.queues)
-    return CstaSimulator(config, seed=args.seed, speed=args.speed, traffic=not args.no_traffic, secret=args.secret,
-                         username=args.username)
+    return CstaSimulator(server.config_from_args(args), seed=args.seed, speed=args.speed,
+                         traffic=not args.no_traffic, secret=args.secret, username=args.username)
 
 
 async def main(args: argparse.Namespace) -> int:
-    try:
-        sim = build(args)
-    except (ValueError, OSError) as exc:
-        print(f"ctid sim csta: {exc}", file=sys.stderr)
-        return 2
-    try:
-        host, port = await sim.start(args.host, args.port)
-    except OSError as exc:
-        print(f"ctid sim csta: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-        return 1
-    log.info("simulated CSTA server listening", extra={"ctx": {
-        "host": host, "port": port, "seed": sim.seed, "speed": sim.speed, "traffic": sim.model.traffic,
-        "queues": list(sim.model.queues), "agents": len(sim.model.agents)}})
-    print(f"ctid sim csta: CSTA XML on {host}:{port} (seed {sim.seed}, speed {sim.speed:g}; devices "
-          f"{' '.join(sorted(sim.devices))})", flush=True)
-    try:
-        if args.duration is not None:
-            await asyncio.sleep(args.duration)
-        else:
-            await asyncio.Event().wait()
-    finally:
-        await sim.stop()
-    return 0
+    return await server.serve(build, args, "csta", "CSTA XML", "CSTA server",
+                              lambda sim: f"; devices {' '.join(sorted(sim.devices))}")  # type: ignore[attr-defined]
