@@ -27,7 +27,8 @@ cdef extern from *:
     """
     void CTID_PREFETCH(const void* p) nogil
 
-DEF PREFETCH_AHEAD = 8  # candidates from a posting list are scattered: ask for rows this far ahead
+DEF PREFETCH_AHEAD = 8
+DEF STRIDE = 64  # the start directory keeps every 64th start: small enough to stay in cache  # candidates from a posting list are scattered: ask for rows this far ahead
 DEF SRC_RANGE = 0
 DEF SRC_AGENT = 1
 DEF SRC_QUEUE = 2
@@ -150,6 +151,8 @@ cdef class Segment:
     cdef object _posts
     cdef long long[::1] agent_off, queue_off, tag_off, sfx_off
     cdef int[::1] agent_pos, queue_pos, tag_pos, sfx_pos
+    cdef double[::1] dir_start
+    cdef object _dir
 
     def __init__(self, cols):
         global _sort_start, _sort_rowid
@@ -186,6 +189,10 @@ cdef class Segment:
         self.direction = c["direction"]; self.disposition = c["disposition"]; self.flags = c["flags"]
         self.caller = c["caller"]; self.caller_len = c["caller_len"]
         self.called = c["called"]; self.called_len = c["called_len"]
+        self._dir = array("d", bytes(8 * ((n + STRIDE - 1) // STRIDE)))
+        self.dir_start = self._dir
+        for i in range(0, n, STRIDE):
+            self.dir_start[i // STRIDE] = self.start[i]
         self._posts = {}
         self._postings("agent", self.agent)
         self._postings("queue", self.queue)
@@ -276,8 +283,18 @@ cdef class Segment:
     # -- queries ------------------------------------------------------------------------------
 
     cdef Py_ssize_t _lower(self, double x) noexcept:
-        """First position whose start is >= x."""
-        cdef Py_ssize_t lo = 0, hi = self.n, mid
+        """First position whose start is >= x: the directory first, then one block of STRIDE rows
+        (a binary search over all the starts would miss the cache at almost every step)."""
+        cdef Py_ssize_t lo = 0, hi = self.dir_start.shape[0], mid
+        while lo < hi:
+            mid = (lo + hi) >> 1
+            if self.dir_start[mid] < x:
+                lo = mid + 1
+            else:
+                hi = mid
+        # start[(lo - 1) * STRIDE] < x <= start[lo * STRIDE]: the answer is in that block
+        hi = self.n if lo == self.dir_start.shape[0] else lo * STRIDE
+        lo = 0 if lo == 0 else (lo - 1) * STRIDE + 1
         while lo < hi:
             mid = (lo + hi) >> 1
             if self.start[mid] < x:
@@ -544,6 +561,6 @@ cdef class Segment:
     @property
     def nbytes(self):
         """Bytes held by the columns and posting lists (as 4-byte positions)."""
-        cols = sum(a.itemsize * len(a) for a in self._cols.values())
+        cols = sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
         return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
                            + self.sfx_pos.shape[0])

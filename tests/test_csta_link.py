@@ -295,3 +295,32 @@ async def test_route_end_cancels_the_pending_answer():
         assert h.types("call.abandoned")
     finally:
         await h.close()
+
+
+async def test_a_frame_cut_by_the_end_of_the_connection_is_counted():
+    h = await harness()
+    try:
+        [client] = h.sim.clients
+        good = encode("AgentLoggedOffEvent", {"monitorCrossRefID": "1", "agentDevice": {"deviceIdentifier": "1001"},
+                                              "agentID": "1001", "acdGroup": "sales"})
+        client.write(good + good[:30])
+        await wait_for(lambda: h.types("agent.logged_off"), 5)  # what arrived whole is not lost
+        client.close()
+        await wait_for(lambda: h.counters.get("driver.aes.resyncs") >= 2, 5)  # back, with a new session
+        assert h.counters.get("driver.aes.parse_errors") == 1 and h.counters.get("driver.aes.reconnects") == 1
+    finally:
+        await h.close()
+
+
+async def test_cli_serves_for_its_duration_and_refuses_bad_queues(capsys):
+    from ctid.cli import build_parser
+    from ctid.drivers.csta import sim as csta_sim
+
+    args = build_parser().parse_args(["sim", "csta", "--port", "0", "--seed", "3", "--speed", "20", "--duration",
+                                      "0.3", "--agents", "4", "--queues", "sales:rrmemory:600", "vip"])
+    assert await csta_sim.main(args) == 0
+    out = capsys.readouterr().out
+    assert "ctid sim csta: CSTA XML on 127.0.0.1:" in out and "seed 3" in out and "devices 1001" in out
+    bad = build_parser().parse_args(["sim", "csta", "--port", "0", "--queues", "sales:bogus"])
+    assert await csta_sim.main(bad) == 2
+    assert "unknown strategy" in capsys.readouterr().err

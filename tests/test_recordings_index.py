@@ -150,3 +150,36 @@ def test_each_filter_on_hand_made_rows():
     assert index.count_by_queue(ADMIN, parse_query({}), 1000.0, 2.0, 2) == {("sales", 0): 1, ("support", 1): 2}
     # bucket k is [1000 + k, 1001 + k): 1003 falls after the third bucket
     assert index.count_by_queue(ADMIN, parse_query({}), 1000.0, 1.0, 3) == {("sales", 1): 1, ("support", 2): 1}
+
+
+@pytest.fixture(scope="module")
+def big_pair():
+    """3,000 recordings with many equal starts: segments of many directory blocks."""
+    import random
+
+    rnd = random.Random(3)
+    recs = [rec(i + 1, start=float(rnd.randrange(500)), duration=float(rnd.randrange(120)),
+                agent=rnd.choice(AGENTS), caller=rnd.choice(NUMBERS)) for i in range(3000)]
+    pair = []
+    for segment in (CompiledSegment, PySegment):
+        index = RecordingIndex(segment, tail=10_000)
+        for r in recs:
+            index.add(r)
+        index.add_columns(index._all()[-1].columns())  # one sealed segment of all 3,000
+        index._tail = type(index._tail)()
+        index._tail_segment = None
+        pair.append(index)
+    return pair, recs
+
+
+@settings(max_examples=150, deadline=None)
+@given(since=st.integers(-1, 501), span=st.integers(0, 502), order=st.sampled_from(["newest", "oldest"]),
+       agent=st.sampled_from([None, "1001"]), cursor=st.none() | st.tuples(st.integers(0, 500), st.integers(0, 3001)))
+def test_time_ranges_over_many_directory_blocks(big_pair, since, span, order, agent, cursor):
+    (fast, pure), recs = big_pair
+    spec = {"since": float(since), "until": float(since + span), "order": order, "limit": 50, "agent": agent,
+            "cursor": encode_cursor(float(cursor[0]), cursor[1]) if cursor else None}
+    query = parse_query(spec)
+    want = oracle(recs, ADMIN, query)
+    assert fast.search(ADMIN, query).ids == want == pure.search(ADMIN, query).ids
+    assert fast.count(ADMIN, query) == pure.count(ADMIN, query)

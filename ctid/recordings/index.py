@@ -67,6 +67,9 @@ class Codes:
 
     def known(self, names: tuple[str, ...]) -> tuple[int, ...]:
         """Codes of the names already known (unknown ones match nothing)."""
+        if len(names) == 1:  # the usual filter: one agent, one queue
+            code = self.codes.get(names[0])
+            return () if code is None else (code,)
         return tuple(self.codes[n] for n in names if n in self.codes)
 
     def name(self, code: int) -> str | None:
@@ -83,6 +86,8 @@ class RecordingIndex:
         self.agents, self.queues, self.teams, self.tags = Codes(), Codes(), Codes(), Codes()
         self.directions = Codes(DIRECTIONS)
         self.dispositions = Codes(DISPOSITIONS)
+        self._sets = (("agents", self.agents), ("queues", self.queues), ("teams", self.teams),
+                      ("directions", self.directions), ("dispositions", self.dispositions))
         self.segments: list[Any] = []
         self._tail = Columns()
         self._tail_segment: Any = None
@@ -171,8 +176,7 @@ class RecordingIndex:
         p = Plan()
         if q.order != "newest":
             p.newest = False
-        for field, codes in (("agents", self.agents), ("queues", self.queues), ("teams", self.teams),
-                             ("directions", self.directions), ("dispositions", self.dispositions)):
+        for field, codes in self._sets:
             names = scope[1] if field == scope[0] else getattr(q, field)
             if names:
                 known = codes.known(names)
