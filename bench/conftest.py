@@ -29,7 +29,7 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "recordings", "control")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "recordings", "reporting", "control")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -113,6 +113,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("ACD SQL / compiled, same simple model, agent ready",
          _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_simple_agent_ready_median_us"), "x"),
         ("CSTA / Asterisk driver -> bus, normalized events/s", _ratio(v, "csta.csta_events_s", "csta.asterisk_events_s"), "x"),
+        ("ctid report / plain SQL, month by queue and 30 min", _ratio(v, "reporting.ctid_s", "reporting.sql_s"), "x"),
         ("CURVE / plain bus, events/s (target >= 0.70)", _ratio(v, "control.curve_events_s", "control.plain_events_s"), "x"),
         ("control via AMI / ping, round trip p99", _ratio(v, "control.pause_p99_us", "control.ping_p99_us"), "x"),
     ]
@@ -138,6 +139,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("recordings.q4_speedup", "recordings q4 (q1 as the agent): SQLite / index median >= 20x", lambda x: x >= 20, ",.1f"),
         ("csta.csta_messages_s", "CSTA XML events/s through the driver to the bus >= 30,000", lambda x: x >= 30_000,
          ",.0f"),
+        ("reporting.ctid_s", "month of CDRs (500 seats) by queue and 30 min < 5 s", lambda x: x < 5, ",.2f"),
         ("control.pause_p99_us", "control request round trip p99 < 5 ms at 500/s (us, median round)",
          lambda x: x < 5000, ",.0f"),
         ("control.pause_p99_worst_us", "control request round trip p99 < 5 ms at 500/s (us, worst round)",

@@ -62,8 +62,18 @@ def _dim_expr(name: str) -> ColumnElement[Any]:
     return getattr(c, name)
 
 
-def _scope(since: float, until: float, queues: tuple[str, ...], sites: tuple[str, ...]) -> list[ColumnElement[bool]]:
-    where = [c.t_offered >= since, c.t_offered < until]
+#: Periods at least this long read SQLite's cdr table in order rather than through ix_cdr_t_offered.
+SCAN_PERIOD = 2 * 86400
+
+
+def _scope(since: float, until: float, queues: tuple[str, ...], sites: tuple[str, ...],
+           scan: bool = False) -> list[ColumnElement[bool]]:
+    # SQLite keeps no histogram of t_offered, so it takes the index for any range; over most
+    # of the table that is a random read per row, and reading the table in order is about twice
+    # as fast (bench/test_reporting.py). `t_offered + 0` is SQLite's documented way to keep a
+    # term off an index (the same figures either way).
+    t = c.t_offered + 0 if scan else c.t_offered
+    where = [t >= since, t < until]
     if queues:
         where.append(c.queue.in_(queues))
     if sites:
@@ -81,7 +91,7 @@ def aggregate(engine: Engine, since: float, until: float, by: Iterable[str], opt
     if timed:
         dims.append(floor_div(c.t_offered, BUCKET).label("bucket"))
     reason = exclusion_reason(now)
-    scope = _scope(since, until, queues, sites)
+    scope = _scope(since, until, queues, sites, scan=engine.dialect.name == "sqlite" and until - since >= SCAN_PERIOD)
     named = measures(options.service_levels, options.service_level, options.short_abandon)
     stmt = select(*dims, *(expr.label(name) for name, expr in named.items())).where(*scope, reason.is_(None))
     if dims:
@@ -93,11 +103,14 @@ def aggregate(engine: Engine, since: float, until: float, by: Iterable[str], opt
             out.rows[key] = {name: row[name] or 0 for name in named}
         for key, values in _fcr(conn, dims, cols, timed, scope, reason, since, until, options).items():
             out.rows.setdefault(key, dict.fromkeys(named, 0)).update(values)
+        # exclusions and dispositions in one pass over the period (one scan fewer than two queries)
         labelled = reason.label("reason")
-        for r, n in conn.execute(select(labelled, func.count()).where(*scope, reason.is_not(None)).group_by(labelled)):
-            out.exclusions[r] = n
-        for d, n in conn.execute(select(c.disposition, func.count()).where(*scope, reason.is_(None)).group_by(c.disposition)):
-            out.dispositions[d or "unknown"] += n
+        for r, d, n in conn.execute(select(labelled, c.disposition, func.count()).where(*scope)
+                                    .group_by(labelled, c.disposition)):
+            if r is None:
+                out.dispositions[d or "unknown"] += n
+            else:
+                out.exclusions[r] += n
     return out
 
 
