@@ -150,6 +150,11 @@ def _secret(c: _Checker, d: dict, path: str) -> str:
         return os.environ.get(env, "")
     if file:
         try:
+            mode = Path(file).stat().st_mode
+            if mode & 0o077:  # a password others can read is not a secret: refuse to start with it
+                c.errors.append(f"{path}.secret_file: {file} is readable by other users (mode {mode & 0o777:o}); "
+                                "make it readable by the daemon's user only (chmod 600)")
+                return ""
             return Path(file).read_text().strip()
         except OSError as exc:
             c.errors.append(f"{path}.secret_file: cannot read {file}: {exc.strerror}")

@@ -64,6 +64,7 @@ def test_secret_from_environment_and_file(tmp_path, monkeypatch):
     monkeypatch.setenv("CTID_AMI", "s3cret")
     secret_file = tmp_path / "ami.secret"
     secret_file.write_text("from-file\n")
+    secret_file.chmod(0o600)  # readable by the daemon's user only, as config.py insists
     cfg = config.parse({"site": "hq", "driver": [
         {"kind": "asterisk", "name": "a", "secret_env": "CTID_AMI"},
         {"kind": "asterisk", "name": "b", "secret_file": str(secret_file)},

@@ -2,22 +2,26 @@
 log in, not ready and back, take a call, hold it, transfer it, dial out, hang up.
 
 The client below uses nothing of ctid: a ZeroMQ SUB and DEALER socket and msgpack,
-as the "Control" section of the protocol document describes them.
+as the "Control" section of the protocol document describes them; on a secure bus with
+a `crm` key, as its "Keys and roles" section says, and on a plain one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 from typing import Any
 
 import msgpack
+import pytest
 import zmq
 import zmq.asyncio
 
 from helpers import site_config, wait_for
 from ctid.daemon import Daemon
 from ctid.drivers.asterisk.sim import AmiSimulator
+from ctid.security.keys import KeyStore, server_keys
 
 SIM = {
     "queues": [{"name": "sales", "rate": 0, "ring_timeout": 600, "wrapup": 0},
@@ -32,13 +36,17 @@ SIM = {
 class Crm:
     """The CRM side: events on SUB, requests on DEALER, replies matched by `id`."""
 
-    def __init__(self, pub: str, req: str, *prefixes: str) -> None:
+    def __init__(self, pub: str, req: str, *prefixes: str, keys: tuple[bytes, str, str] | None = None) -> None:
         self.ctx = zmq.asyncio.Context()
         self.sub = self.ctx.socket(zmq.SUB)
+        self.req = self.ctx.socket(zmq.DEALER)
+        if keys is not None:  # (the daemon's public key, ours, our secret one)
+            for sock in (self.sub, self.req):
+                sock.curve_serverkey = keys[0]
+                sock.curve_publickey, sock.curve_secretkey = keys[1].encode(), keys[2].encode()
         for prefix in prefixes:
             self.sub.setsockopt_string(zmq.SUBSCRIBE, prefix)
         self.sub.connect(pub)
-        self.req = self.ctx.socket(zmq.DEALER)
         self.req.connect(req)
         self.ids = itertools.count(1)
         self.seen: list[dict[str, Any]] = []
@@ -70,10 +78,18 @@ class Crm:
         self.ctx.term()
 
 
-async def start(tmp_path):
+def secure_config(tmp_path, port):
+    """The test site with `[bus] security = "curve"` and the daemon's key under tmp_path."""
+    cfg = site_config(tmp_path, port, resync_timeout=5)
+    bus = dataclasses.replace(cfg.bus, security="curve", server_key=str(tmp_path / "keys" / "server.key_secret"))
+    return dataclasses.replace(cfg, bus=bus)
+
+
+async def start(tmp_path, security="plain"):
     sim = AmiSimulator(SIM, traffic=False, speed=20)
     _, port = await sim.start()
-    daemon = Daemon(site_config(tmp_path, port, resync_timeout=5))
+    config = secure_config(tmp_path, port) if security == "curve" else site_config(tmp_path, port, resync_timeout=5)
+    daemon = Daemon(config)
     await daemon.start()
     await wait_for(lambda: daemon.counters.get("driver.asterisk.resyncs") >= 1)
     return sim, daemon
@@ -86,9 +102,14 @@ def caller(sim: AmiSimulator, queue: str, number: str) -> None:
     sim.sync()  # the queue rings its agent now, not at the simulator's next tick
 
 
-async def test_a_crm_from_the_protocol_doc_runs_an_agent_day(tmp_path):
-    sim, daemon = await start(tmp_path)
-    crm = Crm(daemon.config.bus.pub, daemon.config.bus.req, "agent.hq.1002.", "call.")
+@pytest.mark.parametrize("security", ["curve", "plain"])
+async def test_a_crm_from_the_protocol_doc_runs_an_agent_day(tmp_path, security):
+    sim, daemon = await start(tmp_path, security)
+    keys = None
+    if security == "curve":  # what `ctid keys new --role crm` hands the CRM's administrator
+        info, secret = KeyStore(daemon.config.database.url).new("crm", "the CRM")
+        keys = (server_keys(daemon.config.bus.server_key)[0], info.key, secret)
+    crm = Crm(daemon.config.bus.pub, daemon.config.bus.req, "agent.hq.1002.", "call.", keys=keys)
     try:
         await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 2)
         # Log in and take a break.

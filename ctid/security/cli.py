@@ -110,14 +110,14 @@ def _keys_list(args: argparse.Namespace) -> int:
 
 
 def _keys_revoke(args: argparse.Namespace) -> int:
-    from ctid.security.keys import KeyError_
+    from ctid.security.keys import UnknownKey
 
     cfg = _config(args)
     if cfg is None:
         return 2
     try:
         gone = _store(cfg).revoke(args.key)
-    except KeyError_ as exc:
+    except UnknownKey as exc:
         print(f"ctid keys revoke: {exc}", file=sys.stderr)
         return 1
     for r in gone:

@@ -46,7 +46,7 @@ class KeyInfo:
     revoked_at: float | None
 
 
-class KeyError_(LookupError):
+class UnknownKey(LookupError):
     """No such key or label (the CLI prints it)."""
 
 
@@ -86,7 +86,7 @@ class KeyStore:
             rows = s.scalars(select(ClientKey).where(ClientKey.revoked_at.is_(None))
                              .where((ClientKey.key == key_or_label) | (ClientKey.label == key_or_label))).all()
             if not rows:
-                raise KeyError_(f"no live key or label {key_or_label!r}")
+                raise UnknownKey(f"no live key or label {key_or_label!r}")
             s.execute(update(ClientKey).where(ClientKey.key.in_([r.key for r in rows])).values(revoked_at=now))
             return [KeyInfo(r.key, r.role, r.label, r.created_at, now) for r in rows]
 

@@ -123,8 +123,10 @@ class Policy:
                 raise _forbidden(who, op, f"agent {request['agent']!r} is not you")
             call_id = request.get("call_id")
             call = self.state.calls.get(call_id) if isinstance(call_id, str) else None
-            if call is not None and call.agent is not None and call.agent != who.arg:
-                raise _forbidden(who, op, f"call {call_id!r} is agent {call.agent!r}'s")
+            # A ringing call is no one's in the state yet: answering it is allowed, and the driver
+            # checks that it rings this agent's device (`invalid_state` otherwise).
+            if call is not None and call.agent != who.arg and not (call.agent is None and op == "call.answer"):
+                raise _forbidden(who, op, f"call {call_id!r} is not yours")
             return
         if who.kind == "supervisor" and op in SUPERVISOR_OPS:
             if op == "monitor.force_release":
