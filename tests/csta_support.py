@@ -26,7 +26,7 @@ def asterisk_events(seed: int, until: float, config: SimConfig | None = None) ->
     events: list[dict[str, Any]] = []
     t = 0.0
     while t < until:
-        t += 5.0
+        t += 1.0
         model.advance(t)
         for _, data in renderer.take():
             for frame in parser.feed(data):
@@ -45,7 +45,7 @@ def csta_run(seed: int, until: float, config: SimConfig | None = None) -> tuple[
     events: list[dict[str, Any]] = []
     t = 0.0
     while t < until:
-        t += 5.0
+        t += 1.0
         model.advance(t)
         data = b"".join(encode(name, {"monitorCrossRefID": "1", **fields}) for _, name, fields in renderer.take())
         for message in parser.feed(data):
@@ -61,7 +61,8 @@ AGENT_KEYS = ("type", "agent", "queue", "reason", "duration")
 
 def story(events: list[dict[str, Any]]) -> dict[str, Any]:
     """What happened, with each PBX's own ids and times taken out: calls in the order they
-    were offered, each as the sequence of its events; agents' changes; waits and rings."""
+    were offered, each as the sequence of its events; agents' changes; waits, rings and talk
+    times (the harness stamps events with the virtual second they were read in)."""
     calls: dict[str, list[tuple[Any, ...]]] = {}
     timing: dict[str, list[tuple[str, float]]] = {}
     agents: list[tuple[Any, ...]] = []
@@ -76,5 +77,12 @@ def story(events: list[dict[str, Any]]) -> dict[str, Any]:
                     timing.setdefault(e["call_id"], []).append((f"{e['type']}.{key}", float(e[key])))
         elif e["type"].startswith("agent.") and e["type"] != "agent.logged_on":
             agents.append(tuple(e.get(k) for k in AGENT_KEYS))
+    # talk: from the (first) answer to the end, as the state measures it from the events' times
+    answered: dict[str, float] = {}
+    for e in events:
+        if e["type"] == "call.established":
+            answered.setdefault(e["call_id"], e["ts"])
+        elif e["type"] == "call.cleared" and e["call_id"] in answered:
+            timing.setdefault(e["call_id"], []).append(("talk", e["ts"] - answered[e["call_id"]]))
     order = list(calls)
     return {"calls": [calls[c] for c in order], "timing": [timing.get(c, []) for c in order], "agents": agents}

@@ -1,7 +1,7 @@
 """The acceptance test of the normalized model: one seeded call center, told once in AMI
 by the Asterisk simulator and once in CSTA XML by the CSTA simulator, read back by each
 driver, makes the same story — same calls in the same order with the same events, queues,
-agents, callers, transfers and abandons; same agent pauses; waits and rings alike."""
+agents, callers, transfers and abandons; same agent pauses; waits, rings and talk times alike."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def test_same_story_through_both_wires(seed):
     for n, (a, c) in enumerate(zip(ami["calls"], csta["calls"])):
         assert c == a, f"call #{n} differs"
     assert csta["agents"] == ami["agents"]
+    assert sum(1 for call in csta["timing"] for key, _ in call if key == "talk") > 200
     for a, c in zip(ami["timing"], csta["timing"]):
         assert [k for k, _ in c] == [k for k, _ in a]
         assert all(abs(x - y) <= TOLERANCE for (_, x), (_, y) in zip(a, c))
