@@ -12,6 +12,7 @@ Exit codes: 0 done, 1 refused (not found, bad answers), 2 bad config or argument
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -56,24 +57,18 @@ def _open(args: argparse.Namespace):
     """(service, zone) from the config, or None after printing every config error (exit code 2)."""
     from zoneinfo import ZoneInfo
 
-    from ctid import config
     from ctid_plugins.qa.config import Options, check
     from ctid_plugins.qa.service import QaService
+    from ctid_plugins.reporting.cli import plugin_table
 
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = plugin_table(args.config, "qa", check)
+    if loaded is None:
         return None
-    raw = cfg.plugins.options.get("qa", {})
-    errors = check(raw)
-    if errors:
-        print(config.ConfigError(cfg.source, [f"plugins.qa.{e}" for e in errors]), file=sys.stderr)
-        return None
+    cfg, raw = loaded
     options = Options.parse(raw)
     if not options.teams:  # the reporting plugin's teams, so both plugins group alike
         teams = cfg.plugins.options.get("reporting", {}).get("teams") or {}
-        options = Options(**{**options.__dict__, "teams": {str(a): t for t, agents in teams.items() for a in agents}})
+        options = dataclasses.replace(options, teams={str(a): t for t, agents in teams.items() for a in agents})
     zone = ZoneInfo(cfg.plugins.options.get("reporting", {}).get("timezone", "UTC"))
     return QaService.open(cfg.database.url, options), zone
 

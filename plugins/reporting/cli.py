@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from ctid_plugins.reporting.config import Options, check
 
@@ -58,22 +58,32 @@ def _fail(command: str, message: Any) -> int:
     return 2
 
 
+def plugin_table(path: str, name: str, check_table: Callable[[Mapping[str, Any]], list[str]]) -> tuple[Any, Mapping[str, Any]] | None:
+    """(the site config, its `[plugins.NAME]` table) once both are valid; None after printing every
+    error with its key path (the command's exit code is then 2). The QA commands use it too."""
+    from ctid import config
+
+    try:
+        cfg = config.load(path)
+    except config.ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return None
+    raw = cfg.plugins.options.get(name, {})
+    errors = check_table(raw)
+    if errors:
+        print(config.ConfigError(cfg.source, [f"plugins.{name}.{e}" for e in errors]), file=sys.stderr)
+        return None
+    return cfg, raw
+
+
 def load_options(args: argparse.Namespace) -> tuple[str, Options, set[str]] | None:
     """(database url, options, configured queues) from -c or --database; None after printing errors."""
     if args.database:
         return args.database, Options(), set()
-    from ctid import config
-
-    try:
-        cfg = config.load(args.config)
-    except config.ConfigError as exc:
-        print(exc, file=sys.stderr)
+    loaded = plugin_table(args.config, "reporting", check)
+    if loaded is None:
         return None
-    raw = cfg.plugins.options.get("reporting", {})
-    errors = check(raw)
-    if errors:
-        print(config.ConfigError(cfg.source, [f"plugins.reporting.{e}" for e in errors]), file=sys.stderr)
-        return None
+    cfg, raw = loaded
     levels = {q.name: q.servicelevel for q in cfg.queues}
     return cfg.database.url, Options.parse(raw, levels), {q.name for q in cfg.queues}
 
