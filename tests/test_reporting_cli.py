@@ -73,3 +73,15 @@ def test_report_bad_input(site, tmp_path, capsys):
     assert main(["report", "-c", str(bad), *PERIOD]) == 2
     err = capsys.readouterr().err
     assert "plugins.reporting.short_abandon" in err and "plugins.reporting.timezone: unknown time zone" in err
+
+
+def test_report_with_a_schedule(site, tmp_path, capsys):
+    path, _ = site
+    shifts = tmp_path / "shifts.csv"
+    shifts.write_text("agent,start,end\na3,2026-11-02 09:00,2026-11-02 10:00\n")
+    assert main(["report", "-c", str(path), *PERIOD, "--by", "agent", "--schedule", str(shifts), "--json"]) == 0
+    rows = {r["agent"]: r for r in json.loads(capsys.readouterr().out)["rows"]}
+    assert rows["a3"]["adherence"] == 0.75  # logged in 09:05-10:00, training from 09:50 (tests/test_reporting_kpis.py)
+    shifts.write_text("agent,begin\n")
+    assert main(["report", "-c", str(path), *PERIOD, "--schedule", str(shifts)]) == 2
+    assert "expected a header with agent,start,end" in capsys.readouterr().err

@@ -184,3 +184,27 @@ def test_local_days_weeks_months(tmp_path):
     for (zone, dim), answered in expected.items():
         report = build(engine, T0 - 2 * 86400, T0, [dim], replace(OPTIONS, timezone=zone), now=NOW)
         assert {r.labels: r.kpis["answered"] for r in report.rows} == answered, (zone, dim)
+
+
+def test_schedule_adherence(engine, tmp_path):
+    from ctid_plugins.reporting.schedule import ScheduleError, load
+    from zoneinfo import ZoneInfo
+
+    path = tmp_path / "schedule.csv"
+    path.write_text("agent,start,end\na1,2026-11-02 09:00,2026-11-02 09:30\na1,2026-11-02 09:15,2026-11-02 09:45\n"
+                    "a3,2026-11-02 09:00,2026-11-02 10:00\na2,2026-11-02 09:00,2026-11-02 09:30\n")
+    shifts = load(path, ZoneInfo("UTC"))
+    assert shifts["a1"] == [(T0, T0 + 2700)]  # the two overlapping shifts merged: 09:00-09:45
+    report, rows = by(engine, "agent", schedule=shifts)
+    # a1: scheduled 09:00-09:45 = 2700 s, logged in all of it but lunch 09:20-09:25: 2400 / 2700
+    assert rows[("a1",)]["adherence"] == pytest.approx(2400 / 2700)
+    # a3: scheduled 09:00-10:00 = 3600 s; logged in from 09:05, training from 09:50: 2700 / 3600
+    assert rows[("a3",)]["adherence"] == pytest.approx(0.75)
+    # a2: scheduled 09:00-09:30, never logged in: 0 %, not n/a
+    assert rows[("a2",)]["adherence"] == 0.0
+    assert report.total.kpis["adherence"] == pytest.approx(5100 / 8100)
+    without, _ = by(engine, "agent")
+    assert without.total.kpis["adherence"] is None and any("adherence is n/a" in n for n in without.footnotes)
+    path.write_text("agent,start,end\na1,2026-11-02 10:00,2026-11-02 09:00\n")
+    with pytest.raises(ScheduleError, match="schedule.csv:2: a shift needs an agent and an end after its start"):
+        load(path, ZoneInfo("UTC"))

@@ -10,7 +10,7 @@ period are read so an agent who logged in before it is counted from the period's
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 from sqlalchemy import Engine, select
 
@@ -33,8 +33,11 @@ def split(start: float, end: float, bucket: int = BUCKET) -> Iterator[tuple[int,
 
 
 def agent_time(engine: Engine, since: float, until: float, *, now: float,
-               agents: set[str] | None = None, sites: tuple[str, ...] = ()) -> dict[Key, dict[str, float]]:
-    """{(agent, site, bucket): {"logged_in": s, "not_ready": s, "not_ready:<reason>": s}}."""
+               agents: set[str] | None = None, sites: tuple[str, ...] = (),
+               schedule: Mapping[str, list[tuple[float, float]]] | None = None) -> dict[Key, dict[str, float]]:
+    """{(agent, site, bucket): {"logged_in": s, "not_ready": s, "not_ready:<reason>": s}}, and with a
+    schedule (agent -> [(start, end)] on the phones) also "scheduled" and "adherent" seconds:
+    adherent = scheduled and logged in and not "not ready"."""
     t = AGENT_STATE.c
     stmt = (select(t.agent, t.site, t.ts, t.state, t.queue, t.reason)
             .where(t.ts >= since - LOOKBACK, t.ts < until, t.agent.is_not(None))
@@ -51,9 +54,10 @@ def agent_time(engine: Engine, since: float, until: float, *, now: float,
         queues: set[str] = set()
         reason: str | None = None
         prev: float | None = None
+        shifts = (schedule or {}).get(agent, [])
         for ts, state, queue, why in span:
             if prev is not None and queues:
-                _add(out, agent, site, max(prev, since), min(ts, end), reason)
+                _add(out, agent, site, max(prev, since), min(ts, end), reason, shifts)
             prev = ts
             if state == "logged_on":
                 queues.add(queue or "*")
@@ -68,7 +72,14 @@ def agent_time(engine: Engine, since: float, until: float, *, now: float,
             elif state == "ready":
                 reason = None
         if prev is not None and queues:
-            _add(out, agent, site, max(prev, since), end, reason)
+            _add(out, agent, site, max(prev, since), end, reason, shifts)
+    sites_of = {agent: site for agent, site, _ in out}
+    for agent, shifts in (schedule or {}).items():
+        if agents is not None and agent not in agents:
+            continue
+        for start, stop in shifts:
+            for bucket, seconds in split(max(start, since), min(stop, end)):
+                out[(agent, sites_of.get(agent, "(unknown)"), bucket)]["scheduled"] += seconds
     return {k: dict(v) for k, v in out.items()}
 
 
@@ -85,10 +96,15 @@ def _by_agent(rows: list[Any]) -> Iterator[tuple[tuple[str, str], list[tuple[flo
         yield current, span
 
 
-def _add(out: dict[Key, Any], agent: str, site: str, start: float, end: float, reason: str | None) -> None:
+def _add(out: dict[Key, Any], agent: str, site: str, start: float, end: float, reason: str | None,
+         shifts: list[tuple[float, float]]) -> None:
     for bucket, seconds in split(start, end):
         cell = out[(agent, site, bucket)]
         cell["logged_in"] += seconds
         if reason is not None:
             cell["not_ready"] += seconds
             cell[f"not_ready:{reason}"] += seconds
+    if reason is None:
+        for s_start, s_end in shifts:  # logged in and ready (or on a call) during a scheduled shift
+            for bucket, seconds in split(max(start, s_start), min(end, s_end)):
+                out[(agent, site, bucket)]["adherent"] += seconds

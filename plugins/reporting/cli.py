@@ -35,6 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=int, default=30, choices=(15, 30, 60), help="minutes per interval (default 30)")
     p.add_argument("--queue", action="append", default=[], help="only this queue (repeatable)")
     p.add_argument("--site", action="append", default=[], help="only this site (repeatable)")
+    p.add_argument("--schedule", type=Path, help="CSV agent,start,end of shifts on the phones, for schedule adherence")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--json", action="store_true", help="same as --format json")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
@@ -92,6 +93,7 @@ def _report(args: argparse.Namespace) -> int:
     from ctid.store.engine import make_engine
     from ctid_plugins.reporting import render
     from ctid_plugins.reporting.periods import parse_time
+    from ctid_plugins.reporting import schedule
     from ctid_plugins.reporting.report import ReportError, build
 
     loaded = load_options(args)
@@ -105,7 +107,8 @@ def _report(args: argparse.Namespace) -> int:
         engine = make_engine(url)
         try:
             filters = dict(interval=args.interval, queues=args.queue, sites=args.site, known=configured)
-            report = build(engine, since, until, by, options, **filters)
+            shifts = schedule.load(args.schedule, options.zone) if args.schedule else None
+            report = build(engine, since, until, by, options, schedule=shifts, **filters)
             if fmt == "html":
                 from ctid_plugins.reporting.html import inputs, render_html
 

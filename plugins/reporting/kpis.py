@@ -67,6 +67,8 @@ AGENT_KPIS: tuple[Kpi, ...] = (
         lambda m: _ratio(m.get("agent_handle", 0), m["logged_in"]) if "logged_in" in m else None),
     Kpi("calls_per_hour", "Calls per agent-hour", "rate",
         lambda m: _ratio(m.get("agent_calls", 0), m["logged_in"] / 3600) if "logged_in" in m else None),
+    Kpi("adherence", "Schedule adherence", "percent",
+        lambda m: _ratio(m.get("adherent", 0), m["scheduled"]) if "scheduled" in m else None),
 )
 
 BY_NAME = {k.name: k for k in (*KPIS, *AGENT_KPIS)}
@@ -79,7 +81,7 @@ def compute(m: Measures, agent_time: bool) -> dict[str, float | None]:
         if k.unit == "count":
             out[k.name] = int(round(out[k.name] or 0))  # sums of counts are floats after the roll-up
     for k in AGENT_KPIS:
-        out[k.name] = k.value(m) if agent_time else None
+        out[k.name] = k.value(m) if agent_time or (k.name == "adherence" and "scheduled" in m) else None
     return out
 
 

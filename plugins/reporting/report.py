@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Engine
 
@@ -69,9 +69,11 @@ def check_dimensions(by: Iterable[str]) -> tuple[str, ...]:
 
 def build(engine: Engine, since: float, until: float, by: Iterable[str], options: Options, *,
           interval: int = 30, queues: Iterable[str] = (), sites: Iterable[str] = (),
-          known: Iterable[str] = (), now: float | None = None) -> Report:
+          known: Iterable[str] = (), now: float | None = None,
+          schedule: Mapping[str, list[tuple[float, float]]] | None = None) -> Report:
     """The report of calls offered in [since, until). `known` adds configured queue names to
-    the ones the store has seen, for checking the `queues` filter."""
+    the ones the store has seen, for checking the `queues` filter; `schedule` (agent -> shifts)
+    gives schedule adherence."""
     by = check_dimensions(by)
     now = time.time() if now is None else now
     if interval not in INTERVALS:
@@ -95,7 +97,8 @@ def build(engine: Engine, since: float, until: float, by: Iterable[str], options
         for name, v in values.items():
             cell[name] += v
     if with_agents:
-        for (agent, site, bucket), values in agent_time(engine, since, until, now=now, sites=sites).items():
+        for (agent, site, bucket), values in agent_time(engine, since, until, now=now, sites=sites,
+                                                             schedule=schedule).items():
             cell = groups[_labels(by, {"agent": agent, "site": site, "bucket": bucket}, options, zone, interval)]
             for name, v in values.items():
                 cell[name] += v
@@ -147,6 +150,8 @@ def _footnotes(exclusions: dict[str, int], total: dict[str, float], by: tuple[st
     notes.append(f"Service level: answered within {options.service_level:g} s" + (f" ({levels})" if levels else "")
                  + " / (answered + abandoned).")
     notes.append(f"First-call resolution: no call from the same number within {options.fcr_window / 3600:g} h after.")
+    if with_agents and "scheduled" not in total:
+        notes.append("Schedule adherence is n/a: no schedule was loaded (--schedule).")
     if not with_agents:
         why = "a queue filter" if filtered else "a grouping by " + ", ".join(sorted(set(by) - AGENT_TIME_DIMENSIONS))
         notes.append(f"Agent-time figures (logged-in, not-ready, occupancy, calls per hour) are n/a with {why}: "
