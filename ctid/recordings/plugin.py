@@ -62,6 +62,8 @@ class RecordingsPlugin:
     def ctid_startup(self, ctx: PluginContext) -> None:
         from ctid.recordings.service import RecordingService
 
+        self.ready.clear()  # the installed `plugin` object lives as long as the process, not one daemon
+        self._held = []
         self.service = RecordingService(ctx.database_url, ctx.counters, ctx.site)
         self._loader = threading.Thread(target=self._rebuild, name="recordings-rebuild", daemon=True)
         self._loader.start()
