@@ -223,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     security_cli.add_commands(sub, command)  # keys new|add|list|revoke, audit
 
+    from ctid.acd import cli as routing_cli
+
+    routing_cli.add_commands(sub, command)  # routing replay
+
     _add_plugin_commands(sub)
     return parser
 

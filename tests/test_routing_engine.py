@@ -192,6 +192,32 @@ def test_after_call_work_then_ready_or_not_ready_if_the_agent_asked():
     assert h.engine.matcher.agent_state("1001")[0] == "not_ready"
 
 
+def test_least_occupied_picks_the_smallest_share_of_time_on_calls_not_the_longest_idle():
+    h = Harness("""
+[routing]
+[[routing.queue]]
+name = "q"
+strategy = "least_occupied"
+[[routing.agent]]
+id = "1001"
+device = "PJSIP/1001"
+queues = { q = 0 }
+[[routing.agent]]
+id = "1002"
+device = "PJSIP/1002"
+queues = { q = 0 }
+""")
+    h.agent("1001", "ready", 0.0)
+    h.agent("1002", "ready", 0.0)
+    assert h.call("c1", "q", 1.0).agent == "1001"  # both 0 %: registration order
+    h.cleared("c1", "1001", 60.0)  # 59 s of 60 on calls
+    assert h.call("c2", "q", 65.0).agent == "1002"  # 0 %
+    h.cleared("c2", "1002", 70.0)  # 5 s of 70
+    # 1001 has been idle longer (since 60, not 70), but 1002 is far less occupied.
+    assert h.call("c3", "q", 80.0).agent == "1002"
+    assert h.of("route.selected")[-1]["strategy"] == "least_occupied"
+
+
 def test_calls_the_pbx_connects_outside_ctid_make_the_agent_busy_until_they_clear():
     h = Harness()
     h.agent("1001", "ready", 0.0)
@@ -199,6 +225,16 @@ def test_calls_the_pbx_connects_outside_ctid_make_the_agent_busy_until_they_clea
     assert h.call("c1", "support", 2.0, skills={"french": 1}).action == "wait"
     h.cleared("direct", "1001", 5.0)
     assert [(d.call_id, d.agent) for d in h.later] == [("c1", "1001")]
+
+
+def test_a_call_lost_on_its_way_to_the_agent_gives_the_agent_back():
+    h = Harness()
+    h.agent("1001", "ready", 0.0)
+    assert h.call("c1", "support", 1.0).agent == "1001"
+    assert h.engine.leave("c1", 2.0)  # the caller hung up before the route point could connect
+    assert h.engine.matcher.agent_state("1001") == ("ready", None, None)
+    assert h.call("c2", "support", 3.0).agent == "1001"
+    assert not h.engine.leave("nobody", 4.0)
 
 
 def test_an_abandoned_waiting_call_leaves_the_queue():

@@ -77,6 +77,10 @@ class RoutingEngine:
         self._seq = 0
         self._outside: dict[str, str] = {}  # agent -> call the PBX connected without ctid
         self._after_call: dict[str, str] = {}  # agent -> state it asked for while busy
+        # Occupancy (the least_occupied key): seconds on calls over seconds logged in, per agent.
+        self._on_since: dict[str, float] = {}
+        self._busy_since: dict[str, float] = {}
+        self._busy: dict[str, float] = {}
         self._listeners: list[Callable[[Decision], None]] = []
 
     # -- route points ---------------------------------------------------------------------
@@ -110,14 +114,24 @@ class RoutingEngine:
         return self._offer(r, r.asked, now)
 
     def leave(self, call_id: str, now: float | None = None) -> bool:
-        """The route point lost a waiting call (the caller hung up): it leaves its queue.
-        True if it was waiting. The PBX's own `call.abandoned` does the same through `observe`."""
+        """The route point lost the call (the caller hung up): a waiting call leaves its queue;
+        a call ctid had just given an agent, who never got it, gives the agent back at once (no
+        wrap-up). True if the call was waiting or on its way to an agent. The PBX's own
+        `call.abandoned` / `call.cleared` do the same through `observe`."""
+        now = time.time() if now is None else now
         r = self._routes.get(call_id)
-        if r is None or r.status != "waiting":
+        if r is None or r.status not in ("waiting", "agent"):
             return False
-        self._unwait(r)
         self.counters.inc("routing.abandoned")
         self._finish(call_id)
+        if r.status == "waiting":
+            self._unwait(r)
+            return True
+        have, _, with_call = self.matcher.agent_state(r.agent)
+        if have == "busy" and with_call == call_id:
+            self._busy_since.pop(r.agent, None)  # type: ignore[arg-type]
+            self.matcher.call_ended(r.agent, now, acw=False)
+            self._sync_agent(r.agent, now)
         return True
 
     def tick(self, now: float | None = None) -> list[Decision]:
@@ -153,7 +167,9 @@ class RoutingEngine:
     def observe(self, event: Mapping[str, Any]) -> None:
         """Follow one normalized event (after the daemon's state applied it)."""
         etype = event.get("type", "")
-        now = event.get("ts") or time.time()
+        now = event.get("ts")
+        if now is None:
+            now = time.time()
         try:
             if etype.startswith("agent."):
                 self._sync_agent(event.get("agent"), now)
@@ -180,6 +196,8 @@ class RoutingEngine:
             return
         if have == want:
             return
+        if have == "logged_out":
+            self._on_since.setdefault(agent, now)
         if want == "ready":
             call = self.matcher.agent_ready(agent, now)
             if call is not None:
@@ -202,6 +220,7 @@ class RoutingEngine:
         if have != "logged_out":
             self.matcher.set_state(agent, "busy", now)
             self._outside[agent] = call  # type: ignore[assignment]
+            self._busy_since[agent] = now
 
     def _call_gone(self, event: Mapping[str, Any], now: float) -> None:
         call = event.get("call_id")
@@ -222,6 +241,7 @@ class RoutingEngine:
         if have != "busy":
             return
         asked = self._after_call.pop(agent, None)
+        self._occupancy(agent, now)
         # A call outside ctid has no wrap-up of ours: the agent goes back to what the PBX says.
         call = self.matcher.call_ended(agent, now, acw=asked is None and not outside)
         if asked == "logged_out":
@@ -277,6 +297,7 @@ class RoutingEngine:
             if answer.get("device"):
                 decision.device = str(answer["device"])
         r.status, r.agent, r.queue = "agent", agent, queue
+        self._busy_since[agent] = now
         self.counters.inc("routing.selected")
         self._event("route.selected", now, **decision.public())
         return decision
@@ -327,6 +348,13 @@ class RoutingEngine:
         return decision
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _occupancy(self, agent: str, now: float) -> None:
+        """The call ended: add its time to the agent's busy time and tell the matcher the
+        agent's occupancy (busy / logged-in time), the key of the least_occupied strategy."""
+        busy = self._busy[agent] = self._busy.get(agent, 0.0) + now - self._busy_since.pop(agent, now)
+        on = now - self._on_since.get(agent, now)
+        self.matcher.set_stats(agent, occupancy=busy / on if on > 0 else 0.0)
 
     def _unwait(self, r: _Route) -> None:
         self.matcher.remove_call(r.call_id)
