@@ -119,3 +119,17 @@ class SqlAcd:
 
     def call_ended(self, agent: str) -> None:
         self.db.execute("UPDATE agents SET status = 'On Break', state = 'Idle' WHERE name = ?", (agent,))
+
+
+def center_rules(center: Center):
+    """The same call center as `[routing]` rules, for the engine (ctid.acd.engine)."""
+    from ctid.acd.rules import AgentRule, QueueRule, RoutingRules
+
+    known: set[str] = set()
+    queues = {}
+    for name, strategy, steps in queue_order(center.queues):
+        usable = tuple(st for st in steps if st.overflow is None or st.overflow in known)
+        queues[name] = QueueRule(name, strategy, center.needs[name], steps=usable)
+        known.add(name)
+    agents = {a: AgentRule(a, f"PJSIP/{a}", skills, queues) for a, skills, queues in center.agents}
+    return RoutingRules(queues, agents, tuple(center.skills))

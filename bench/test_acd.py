@@ -13,6 +13,9 @@ At 5,000 agents, 100 skills (3-8 per agent), 100 queues and 20,000 waiting calls
   `compiled_simple` is the compiled matcher on that same simple model.
 - `test_scaling`: the compiled matcher from 500 to 50,000 agents (20,000 waiting calls).
 - `test_explain_cost`: what `explain()` (the route.selected explanation) adds to a decision.
+- `test_engine_route`: a whole `RoutingEngine.route()` (compiled matcher, with its route.request
+  and route.selected events built and handed to a no-op publish, counters, the explanation):
+  what a route point pays per call, against the bare matcher decision.
 
 Every decision is timed alone with perf_counter_ns; medians and p99 go to the summary.
 """
@@ -24,9 +27,12 @@ import time
 
 import pytest
 
-from acdlib import Center, SqlAcd, load, make_center
+from acdlib import Center, SqlAcd, center_rules, load, make_center
 from benchlib import env_int
 from ctid.acd import COMPILED, Matcher, PyMatcher
+from ctid.acd.decision import RouteRequest
+from ctid.acd.engine import RoutingEngine
+from ctid.metrics import Counters
 
 AGENTS = env_int("CTID_BENCH_ACD_AGENTS", 5_000)
 WAITING = env_int("CTID_BENCH_ACD_WAITING", 20_000)
@@ -197,3 +203,29 @@ def test_explain_cost(benchmark, report) -> None:
     report.add("acd.explain_median_us", "compiled offer + explain(): median µs", pct(explained, 0.5), "µs", ",.2f")
     report.add("acd.explain_share_pct", "explain() share of a decision (median)",
                100 * (pct(explained, 0.5) - pct(plain, 0.5)) / pct(explained, 0.5), "%", ",.0f")
+
+
+@pytest.mark.skipif(not COMPILED, reason="the compiled matcher is not built")
+def test_engine_route(benchmark, report) -> None:
+    center = make_center(AGENTS)
+    engine = RoutingEngine(center_rules(center), lambda event: None, Counters(), agent_state=lambda agent: "ready")
+    clock = Clock()
+    for a, _, _ in center.agents[::2]:
+        engine.observe({"type": "agent.ready", "agent": a, "ts": clock()})
+    rnd = random.Random(10)
+    queues = list(center.needs)
+    perf = time.perf_counter_ns
+    times: list[int] = []
+
+    def measure() -> None:
+        for _ in range(DECISIONS):
+            q, now = rnd.choice(queues), clock()
+            call = f"g{now}"
+            t0 = perf()
+            engine.route(RouteRequest(call, q), now)
+            times.append(perf() - t0)
+            engine.leave(call, now)  # untimed: the agent (or the queue) as it was
+
+    benchmark.pedantic(measure, rounds=1, iterations=1)
+    report.add("acd.engine_route_median_us", "engine.route() with events: median µs", pct(times, 0.5), "µs", ",.2f")
+    report.add("acd.engine_route_p99_us", "engine.route() with events: p99 µs", pct(times, 0.99), "µs", ",.2f")

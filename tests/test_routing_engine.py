@@ -237,6 +237,20 @@ def test_a_call_lost_on_its_way_to_the_agent_gives_the_agent_back():
     assert not h.engine.leave("nobody", 4.0)
 
 
+def test_an_agent_in_two_states_is_an_error_and_the_routed_call_is_kept():
+    h = Harness()
+    h.agent("1001", "ready", 0.0)
+    assert h.call("c1", "support", 1.0).agent == "1001"
+    # The PBX says 1001 answered another call while ctid has c1 on its way to 1001.
+    h.engine.observe({"type": "call.established", "call_id": "other", "agent": "1001", "ts": 2.0})
+    err = h.of("route.error")[-1]
+    assert err["code"] == "bad_transition" and err["agent"] == "1001" and "other" in err["detail"]
+    assert h.counters.get("routing.errors.bad_transition") == 1
+    assert h.engine.matcher.agent_state("1001") == ("busy", None, "c1")
+    h.cleared("c1", "1001", 3.0)  # and c1 still frees the agent when it clears
+    assert h.engine.matcher.agent_state("1001")[0] == "ready"
+
+
 def test_an_abandoned_waiting_call_leaves_the_queue():
     h = Harness()
     h.call("c1", "support", 1.0)
