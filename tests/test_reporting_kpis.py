@@ -208,3 +208,22 @@ def test_schedule_adherence(engine, tmp_path):
     path.write_text("agent,start,end\na1,2026-11-02 10:00,2026-11-02 09:00\n")
     with pytest.raises(ScheduleError, match="schedule.csv:2: a shift needs an agent and an end after its start"):
         load(path, ZoneInfo("UTC"))
+
+
+def test_fcr_is_the_same_with_the_caller_index(tmp_path):
+    # with ix_cdr_caller_t_offered (the screen pop makes it) FCR is looked up call by call
+    # instead of by a window function: the same answers, group by group
+    from sqlalchemy import text
+
+    from ctid_plugins.reporting.aggregate import _has_caller_index
+
+    _, engine = database(tmp_path)
+    before = {r.labels: r.kpis["fcr"] for r in build(engine, T0, T0 + HOUR, ["queue", "interval"], OPTIONS, now=NOW).rows}
+    with engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_cdr_caller_t_offered ON cdr (caller, t_offered)"))
+    with engine.connect() as conn:
+        assert _has_caller_index(conn)  # the other path is taken
+    report = build(engine, T0, T0 + HOUR, ["queue", "interval"], OPTIONS, now=NOW)
+    assert {r.labels: r.kpis["fcr"] for r in report.rows} == before
+    assert report.total.kpis["fcr"] == pytest.approx(0.5)
+    engine.dispose()

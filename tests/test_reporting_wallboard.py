@@ -17,7 +17,7 @@ from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid_plugins.reporting.plugin import Reporting
 from helpers import Subscriber, free_port, site_config, wait_for
 
-READ_BOARD = """JSON.stringify({updates: Number(document.body.dataset.updates || 0),
+READ_BOARD = """document.body === null ? null : JSON.stringify({updates: Number(document.body.dataset.updates || 0),
   rows: [...document.querySelectorAll('#rows tr')].map(tr => [tr.id,
     ...[...tr.querySelectorAll('td[data-col]')].map(td => [td.dataset.col, td.textContent])])})"""
 
@@ -39,7 +39,10 @@ class Page:
 
 
 async def board(page: Page) -> dict:
-    state = json.loads(await page.eval(READ_BOARD))
+    value = await page.eval(READ_BOARD)  # None while the page is still loading (a slow machine)
+    if value is None:
+        return {"updates": 0, "rows": {}}
+    state = json.loads(value)
     rows = {r[0][2:]: dict(r[1:]) for r in state["rows"]}
     return {"updates": state["updates"], "rows": rows}
 
@@ -79,7 +82,7 @@ async def test_wallboard_follows_the_simulator(tmp_path):
             async with http.ws_connect(targets[0]["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 page = Page(ws)
                 first = None
-                for _ in range(100):
+                for _ in range(300):
                     first = await board(page)
                     if first["updates"] and first["rows"]:
                         break

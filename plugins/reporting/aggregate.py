@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from sqlalchemy import ColumnElement, Engine, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, Engine, and_, case, exists, func, inspect, literal, or_, select
 
 from ctid.store.models import CDR
 from ctid_plugins.reporting.measures import FCR_MEASURES, exclusion_reason, floor_div, measures
@@ -120,19 +120,34 @@ def _fcr(conn: Any, dims: list[Any], cols: tuple[str, ...], timed: bool, scope: 
     caller does not call again within `fcr_window` seconds (calls after the period count too)."""
     window = options.fcr_window
     inbound = or_(c.direction.is_(None), c.direction == "inbound")
-    # Each call with the offer time of the caller's next call (any outcome), looked up over the
-    # period plus the window after it, so a repeat just after the period still counts.
-    nxt = (
-        select(c.id.label("id"), func.lead(c.t_offered).over(partition_by=c.caller, order_by=(c.t_offered, c.id)).label("next_t"))
-        .where(c.caller.is_not(None), inbound, c.t_offered >= since, c.t_offered < until + window)
-        .subquery("nxt")
-    )
-    resolved = case((or_(nxt.c.next_t.is_(None), nxt.c.next_t - c.t_offered > window), 1), else_=0)
-    stmt = (
-        select(*dims, func.count().label("fcr_eligible"), func.sum(resolved).label("fcr_resolved"))
-        .select_from(CDR.join(nxt, nxt.c.id == c.id))
-        .where(*scope, reason.is_(None), inbound, c.disposition == "answered", c.agent.is_not(None))
-    )
+    eligible = (*scope, reason.is_(None), inbound, c.disposition == "answered", c.agent.is_not(None),
+                c.caller.is_not(None))
+    if _has_caller_index(conn):
+        # With an index on (caller, t_offered) (the screen pop creates one), each eligible call
+        # looks up its caller's next call directly: about twice as fast as sorting the whole
+        # period by caller for the window function below (bench/test_reporting.py). Same answer.
+        n = CDR.alias("n")
+        repeat = exists().where(
+            n.c.caller == c.caller,
+            or_(n.c.t_offered > c.t_offered, and_(n.c.t_offered == c.t_offered, n.c.id > c.id)),
+            n.c.t_offered <= c.t_offered + window, or_(n.c.direction.is_(None), n.c.direction == "inbound"))
+        resolved = case((repeat, 0), else_=1)
+        stmt = select(*dims, func.count().label("fcr_eligible"), func.sum(resolved).label("fcr_resolved")).where(*eligible)
+    else:
+        # Each call with the offer time of the caller's next call (any outcome), looked up over the
+        # period plus the window after it, so a repeat just after the period still counts.
+        nxt = (
+            select(c.id.label("id"),
+                   func.lead(c.t_offered).over(partition_by=c.caller, order_by=(c.t_offered, c.id)).label("next_t"))
+            .where(c.caller.is_not(None), inbound, c.t_offered >= since, c.t_offered < until + window)
+            .subquery("nxt")
+        )
+        resolved = case((or_(nxt.c.next_t.is_(None), nxt.c.next_t - c.t_offered > window), 1), else_=0)
+        stmt = (
+            select(*dims, func.count().label("fcr_eligible"), func.sum(resolved).label("fcr_resolved"))
+            .select_from(CDR.join(nxt, nxt.c.id == c.id))
+            .where(*eligible)
+        )
     if dims:
         stmt = stmt.group_by(*dims)
     out: dict[Key, dict[str, float]] = {}
@@ -140,6 +155,10 @@ def _fcr(conn: Any, dims: list[Any], cols: tuple[str, ...], timed: bool, scope: 
         key = (*(row[col] for col in cols), row["bucket"] if timed else None)
         out[key] = {name: row[name] or 0 for name in FCR_MEASURES}
     return out
+
+
+def _has_caller_index(conn: Any) -> bool:
+    return any(ix["column_names"][:2] == ["caller", "t_offered"] for ix in inspect(conn).get_indexes(CDR.name))
 
 
 def known_queues(engine: Engine) -> set[str]:
