@@ -83,6 +83,15 @@ async def test_attended_transfer_dtmf_and_call_data(site):
     assert daemon.counters.get("driver.asterisk.parse_errors") == 0
 
 
+async def test_what_the_pbx_refuses_comes_back_with_its_message(site):
+    sim, daemon, sub = site
+    reply = await ask(daemon, "agent.login", agent="1002", queues=["sales", "nowhere"])
+    assert reply["error"]["code"] == "rejected"
+    assert "No such queue" in reply["error"]["message"] and "joined so far: sales" in reply["error"]["message"]
+    reply = await ask(daemon, "call.transfer", call_id=await talking(sim, daemon, sub), agent="1001", target="9999")
+    assert reply["error"]["code"] == "rejected" and "Transfer failed" in reply["error"]["message"]
+
+
 async def test_conference_is_not_supported_on_asterisk_and_says_so(site):
     sim, daemon, sub = site
     call_id = await talking(sim, daemon, sub)

@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 from ctid.drivers import ControlError
-from ctid.drivers.asterisk.link import ActionError, AmiLink
+from ctid.drivers.asterisk.link import ActionError, ActionTimeout, AmiLink, LinkDown
 from ctid.drivers.asterisk.mapper import AsteriskMapper
 from ctid.drivers.asterisk.members import Member, interface_device
 
@@ -61,9 +61,9 @@ class AsteriskControl:
         try:
             return await self.link.action(name, fields, self.timeout)
         except ActionError as exc:
+            code = "timeout" if isinstance(exc, ActionTimeout) else \
+                "pbx_unavailable" if isinstance(exc, LinkDown) else "rejected"
             text = str(exc)
-            code = "timeout" if "no answer within" in text else \
-                "pbx_unavailable" if "link lost" in text or "not connected" in text else "rejected"
             raise ControlError(code, text if text.startswith(name) else f"{name}: {text}") from None
 
     def _member(self, agent: str) -> Member:

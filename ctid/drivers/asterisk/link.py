@@ -28,6 +28,14 @@ class ActionError(Exception):
     """The PBX answered `Response: Error` (message attached) or did not answer in time."""
 
 
+class ActionTimeout(ActionError):
+    """The PBX did not answer the action in time (it may still act on it)."""
+
+
+class LinkDown(ActionError):
+    """No link to the PBX: not connected, or the link was lost while the action waited."""
+
+
 @dataclass
 class LinkOptions:
     host: str
@@ -113,7 +121,7 @@ class AmiLink:
         self.connected.clear()
         for pending in self._pending.values():
             if not pending.future.done():
-                pending.future.set_exception(ActionError(f"link lost: {exc}"))
+                pending.future.set_exception(LinkDown(f"link lost: {exc}"))
         self._pending.clear()
         log.warning("PBX link down", extra={"ctx": {"driver": self.name, "host": self.opts.host, "port": self.opts.port, "reason": str(exc) or type(exc).__name__}})
         if was_up:
@@ -211,7 +219,7 @@ class AmiLink:
 
     async def _send(self, name: str, fields: dict[str, Any] | None, timeout: float, listing: bool) -> tuple[dict[str, str], list[dict[str, str]]]:
         if self._writer is None or not self.connected.is_set():
-            raise ActionError(f"{self.name}: not connected to the PBX")
+            raise LinkDown(f"{self.name}: not connected to the PBX")
         action_id = self._next_id()
         future = asyncio.get_running_loop().create_future()
         self._pending[action_id] = _Pending(future, listing)
@@ -220,7 +228,7 @@ class AmiLink:
             return await asyncio.wait_for(future, timeout)
         except asyncio.TimeoutError:
             self._pending.pop(action_id, None)
-            raise ActionError(f"{name}: no answer within {timeout:g}s") from None
+            raise ActionTimeout(f"{name}: no answer within {timeout:g}s") from None
 
     async def _resync(self) -> None:
         """Rebuild state from the PBX; calls that ended while we were away are closed."""
