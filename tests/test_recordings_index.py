@@ -3,10 +3,8 @@ what a plain filter over the recordings gives (tests/recordings_support.oracle).
 
 from __future__ import annotations
 
-import math
-
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from recordings_support import oracle, rec
@@ -34,19 +32,31 @@ recordings = st.lists(st.builds(
     qa_score=st.none() | st.sampled_from([0.0, 50.0, 99.5]),
 ), max_size=60)
 
-queries = st.fixed_dictionaries({}, optional={
+VALUES = {
     "since": st.sampled_from([0.0, 10.0, 10.5, 50_000.0]), "until": st.sampled_from([10.5, 20.0, 90_000.0, 1e6]),
     "agents": st.lists(st.sampled_from(["1001", "1002", "9999"]), min_size=1, max_size=2),
     "queue": st.sampled_from(["sales", "support", "nope"]), "team": st.sampled_from(["sales", "nights"]),
-    "caller": st.sampled_from(["1234", "*1234", "0161*", "+441615551234", "*34", "0*", "*0034"]),
-    "called": st.sampled_from(["*1234", "5", "99*"]), "suffix": st.sampled_from(["1234", "34", "51234", "0"]),
+    "caller": st.sampled_from(["1234", "*1234", "0161*", "+441615551234", "*34", "0*", "*0034", "*40"]),
+    "called": st.sampled_from(["*1234", "5", "99*", "*0"]), "suffix": st.sampled_from(["1234", "34", "51234", "0"]),
     "min_duration": st.sampled_from([0.0, 60.0]), "max_duration": st.sampled_from([60.0, 400.0]),
-    "direction": st.sampled_from(["inbound", "internal"]), "dispositions": st.sampled_from([["answered"], ["transferred", "abandoned"]]),
+    "direction": st.sampled_from(["inbound", "internal"]),
+    "dispositions": st.sampled_from([["answered"], ["transferred", "abandoned"]]),
     "voicemail": st.booleans(), "tag": st.sampled_from(["angry", "legal", "never"]),
     "min_qa": st.sampled_from([0.0, 60.0]), "max_qa": st.sampled_from([50.0, 100.0]),
     "order": st.sampled_from(["newest", "oldest"]), "limit": st.integers(1, 25), "offset": st.integers(0, 5),
-}).filter(lambda q: q.get("since", 0) <= q.get("until", math.inf) and q.get("min_duration", 0) <= q.get("max_duration", 1e9)
-          and q.get("min_qa", 0) <= q.get("max_qa", 1e9))
+}
+
+
+@st.composite
+def queries(draw) -> dict:
+    """A few filters at a time (many at once would almost never match anything)."""
+    keys = draw(st.lists(st.sampled_from(sorted(VALUES)), max_size=4, unique=True))
+    spec = {k: draw(VALUES[k]) for k in keys}
+    for low, high in (("since", "until"), ("min_duration", "max_duration"), ("min_qa", "max_qa")):
+        if low in spec and high in spec and spec[low] > spec[high]:
+            spec[low], spec[high] = spec[high], spec[low]
+    return spec
+
 
 principals = st.sampled_from([ADMIN, Principal.parse("auditor"), Principal.parse("agent:1001"),
                               Principal.parse("supervisor:sales"), Principal.parse("supervisor:nights,sales")])
@@ -64,7 +74,7 @@ def build(rows: list[dict], segment, deleted: set[int], tail: int = 7) -> tuple[
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=recordings, spec=queries, principal=principals, data=st.data())
+@given(rows=recordings, spec=queries(), principal=principals, data=st.data())
 def test_compiled_and_pure_agree_with_the_oracle(rows, spec, principal, data):
     deleted = set(data.draw(st.lists(st.integers(1, max(1, len(rows))), max_size=5))) if rows else set()
     fast, live = build(rows, CompiledSegment, deleted)
@@ -73,6 +83,7 @@ def test_compiled_and_pure_agree_with_the_oracle(rows, spec, principal, data):
     want = oracle(live, principal, query)
     assert fast.search(principal, query).ids == want
     assert pure.search(principal, query).ids == want
+    event("non-empty page" if want else "empty page")
     unlimited = parse_query({**spec, "limit": 10_000, "offset": 0})
     assert fast.count(principal, query) == pure.count(principal, query) == len(oracle(live, principal, unlimited))
     assert fast.count_by_queue(principal, query, 0.0, 3600.0, 30) == pure.count_by_queue(principal, query, 0.0, 3600.0, 30)
@@ -80,7 +91,7 @@ def test_compiled_and_pure_agree_with_the_oracle(rows, spec, principal, data):
 
 
 @settings(max_examples=60, deadline=None)
-@given(rows=recordings, spec=queries, principal=principals, limit=st.integers(1, 4))
+@given(rows=recordings, spec=queries(), principal=principals, limit=st.integers(1, 4))
 def test_cursor_paging_walks_every_row_once(rows, spec, principal, limit):
     spec = {k: v for k, v in spec.items() if k not in ("limit", "offset")}
     index, live = build(rows, CompiledSegment, set())
