@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import random
 import time
-from array import array
 
 import pytest
 from sqlalchemy import insert, text

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import random
 
-import pytest
 
 from recordings_support import cleared, event
 from ctid.recordings import ADMIN, Principal, parse_query
