@@ -33,9 +33,6 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     from ctid.store.models import lenient_json_dumps
 
     kwargs.setdefault("json_serializer", lenient_json_dumps)
-    from ctid.store.models import lenient_json_dumps
-
-    kwargs.setdefault("json_serializer", lenient_json_dumps)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
