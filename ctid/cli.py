@@ -38,6 +38,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from ctid import config
     from ctid.drivers import UnknownDriver, load
+    from ctid.metrics import Counters
+    from ctid.plugins import PluginHost
 
     cfg = _load_config(args.config)
     if cfg is None:
@@ -48,6 +50,11 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             load(d.kind)
         except UnknownDriver as exc:
             errors.append(f"driver[{i}].kind: {exc}")
+    # the same plugin loading and per-plugin checks the daemon runs before it starts
+    host = PluginHost(cfg.plugins.enabled, cfg.plugins.options, Counters())
+    host.load()
+    errors += [f"plugins.enabled: {name}: {why}" for name, why in host.failed.items()]
+    errors += host.check_config()
     if errors:
         print(config.ConfigError(cfg.source, errors), file=sys.stderr)
         return 2

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 import pluggy
 
 from ctid import hookspecs
+from ctid.bus import RequestError
 from ctid.metrics import Counters
 
 log = logging.getLogger("ctid.plugins")
@@ -167,6 +168,9 @@ class PluginHost:
             raise
         except asyncio.CancelledError:
             raise
+        except RequestError:
+            p.failures = 0  # an op's clear refusal (bad_request, not_found...) is an answer, not a failure
+            raise
         except Exception as exc:
             log.debug("plugin raised", exc_info=True, extra={"ctx": {"plugin": p.name, "hook": hook}})
             self._fail(p, hook, f"{type(exc).__name__}: {exc}")
@@ -229,16 +233,11 @@ class PluginHost:
         return True
 
     def _guard_op(self, p: _Plugin, op: str, handler: Callable) -> Callable:
-        from ctid.bus import RequestError
-
         async def guarded(request: dict[str, Any]) -> Any:
             if p.disabled:
                 raise RequestError("plugin_disabled", f"plugin {p.name} is disabled: {p.disabled}")
             try:
                 return await self._run(p, f"op {op}", handler, {"request": request} if _takes_request(handler) else {})
-            except RequestError:
-                p.failures = 0  # a clear refusal is an answer, not a failure
-                raise
             except asyncio.TimeoutError:
                 raise RequestError("timeout", f"plugin {p.name} did not answer {op} within {self.timeout:g}s") from None
 

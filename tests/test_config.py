@@ -89,6 +89,17 @@ def test_check_config_command(tmp_path, capsys):
     assert "driver[0].kind: no driver of kind 'nortel'" in err and "asterisk" in err
 
 
+def test_check_config_runs_the_plugins_own_checks(tmp_path, capsys):
+    """check-config loads the enabled plugins as the daemon would and asks each to check its table."""
+    cfg = tmp_path / "p.toml"
+    cfg.write_text('site = "hq"\n[[driver]]\nkind = "asterisk"\n'
+                   '[plugins]\nenabled = ["screenpop", "nosuchplugin"]\n[plugins.screenpop]\ndeadline = "soon"\n')
+    assert main(["check-config", "-c", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "plugins.enabled: nosuchplugin: LookupError: not installed" in err
+    assert "plugins.screenpop.deadline" in err
+
+
 def test_run_refuses_a_bad_config_before_starting(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('site = "hq"\n')

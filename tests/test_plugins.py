@@ -163,6 +163,8 @@ async def test_plugin_publishes_events_and_serves_request_ops(tmp_path):
         assert reply == {"ok": True, "result": {"echo": "hi"}, "id": 3}
         reply = await request(daemon.config.bus.req, {"op": "example.echo", "refuse": True})
         assert reply["error"] == {"code": "refused", "message": "as asked"}
+        # a clear refusal is the op's answer: not a plugin failure, nothing logged as one
+        assert daemon.counters.get("plugins.publisher.failures") == 0
         ops = (await request(daemon.config.bus.req, {"op": "ops"}))["result"]
         assert ops["example.echo"] == "echo the request back (plugin publisher)"
     finally:
