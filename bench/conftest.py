@@ -29,11 +29,17 @@ class Report:
 
 
 REPORT_KEY = pytest.StashKey[Report]()
-SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "recordings", "reporting", "control")
+SECTIONS = ("pipeline", "latency", "memory", "parser", "screenpop", "acd", "recordings", "reporting", "control", "csta")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[REPORT_KEY] = Report()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # the unit tests' per-test timeout (pyproject.toml) is not for benchmarks that run for minutes
+    for item in items:
+        item.add_marker(pytest.mark.timeout(0))
 
 
 @pytest.fixture(scope="session")
