@@ -241,8 +241,9 @@ def test_keys_and_audit_commands(tmp_path, capsys):
     cfg.write_text(f'site = "hq"\n[bus]\nserver_key = "{tmp_path}/k/server.key_secret"\n'
                    f'[database]\nurl = "sqlite:///{tmp_path}/ctid.db"\n[[driver]]\nkind = "asterisk"\n')
 
-    def ctid(*args: str) -> subprocess.CompletedProcess:
-        code = main([*args, "-c", str(cfg)])
+    def ctid(*args: str, key: str | None = None) -> subprocess.CompletedProcess:
+        # a Z85 key may begin with "-": it goes after "--", as a user must pass it too
+        code = main([*args, "-c", str(cfg), *(["--", key] if key else [])])
         out, err = capsys.readouterr()
         return subprocess.CompletedProcess(args, code, out, err)
 
@@ -252,9 +253,9 @@ def test_keys_and_audit_commands(tmp_path, capsys):
     assert lines["server-key"].strip('"') == server_keys(tmp_path / "k" / "server.key_secret")[0].decode()
     public = lines["public-key"].strip('"')
     other, _ = zmq.curve_keypair()
-    assert ctid("keys", "add", other.decode(), "--role", "crm").returncode == 0
-    assert ctid("keys", "add", "short", "--role", "crm").returncode == 2
-    assert "role" in ctid("keys", "add", other.decode(), "--role", "root").stderr
+    assert ctid("keys", "add", "--role", "crm", key=other.decode()).returncode == 0
+    assert ctid("keys", "add", "--role", "crm", key="short").returncode == 2
+    assert "role" in ctid("keys", "add", "--role", "root", key=other.decode()).stderr
     assert ctid("keys", "revoke", "ann-desk").returncode == 0
     assert ctid("keys", "revoke", "ann-desk").returncode == 1  # nothing live by that label any more
     listed = {r["key"]: r for r in json.loads(ctid("keys", "list", "--json").stdout)}

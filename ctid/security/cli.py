@@ -24,7 +24,7 @@ def add_commands(sub: argparse._SubParsersAction, command: Command) -> None:
     p.add_argument("--label", default="", help="who holds it (e.g. the desktop's name); revoke accepts it")
     p = command("add", _keys_add, "allow a client's existing public key with a role", keys)
     _common(p)
-    p.add_argument("key", help="the client's CURVE public key (40 Z85 characters)")
+    p.add_argument("key", help="the client's CURVE public key (40 Z85 characters; one that begins with \"-\" goes after \"--\")")
     p.add_argument("--role", required=True, help="agent:<id>, supervisor:<team>, crm or admin")
     p.add_argument("--label", default="")
     p = command("list", _keys_list, "every key with its role, label and whether it is revoked", keys)
