@@ -64,6 +64,7 @@ class Daemon:
         self.control.register(self.bus.register_op)
         self.audit = AuditLog(config.database.url)  # every control request, allowed or not, and its outcome
         self.control.observers.append(self.audit.record)
+        self.control.observers.append(self._call_data_set)
         if self.security is not None:
             self.security.on_refused.append(self.audit.record)
         # ctid's own ACD ([routing]): follows every event, answers route points (docs/routing.md).
@@ -91,6 +92,15 @@ class Daemon:
 
     def _stats(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.counters.snapshot()
+
+    def _call_data_set(self, request: dict[str, Any], outcome: str, detail: dict[str, Any]) -> None:
+        """Call data the driver accepted becomes a `call.data` event: state keeps it with the
+        call, so later events of the call and its CDR carry it, whatever the PBX does with it."""
+        if outcome == "ok" and request.get("op") == "call.set_data":
+            call = self.state.calls.get(request["call_id"])
+            self.dispatch({"type": "call.data", "ts": time.time(), "source": call.source if call else "control",
+                           "call_id": request["call_id"], "queue": call.queue if call else None,
+                           "agent": call.agent if call else None, "data": dict(request["data"])})
 
     def _agent_state(self, agent: str) -> str | None:
         found = self.state.agents.get(agent)

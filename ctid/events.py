@@ -50,6 +50,7 @@ EVENT_TYPES: dict[str, str] = {
     "call.abandoned": "the caller gave up while waiting in a queue (`queue`, `wait`, `disposition`='abandoned')",
     "call.cleared": "the call ended (`wait`, `talk`, `hold`, `disposition`, `recording`)",
     "call.failed": "the PBX could not complete the call (`cause`)",
+    "call.data": "key/value call data was attached to the call by call.set_data (`data`: the whole map so far)",
     "agent.logged_on": "the agent joined a queue or logged in (`agent`, `name`, `queue`, `device`)",
     "agent.logged_off": "the agent left a queue or logged out (`agent`, `queue`)",
     "agent.ready": "the agent is available for calls (`agent`, `queue` or None for all)",

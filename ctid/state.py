@@ -35,6 +35,7 @@ class Call:
     transfers: int = 0
     recording: str | None = None
     outcome: str | None = None  # abandoned | timeout | redirected, set on a queue exit without answer
+    data: dict[str, str] = field(default_factory=dict)  # call data attached by call.set_data (call.data events)
     _talk_since: float | None = None
     _hold_since: float | None = None
 
@@ -105,6 +106,7 @@ class State:
             "call.cleared": self._cleared,
             "call.failed": self._cleared,
             "recording.started": self._recording,
+            "call.data": self._data,
             "agent.logged_on": self._agent_on,
             "agent.logged_off": self._agent_off,
             "agent.ready": self._agent_ready,
@@ -176,6 +178,8 @@ class State:
 
     def _delivered(self, event: Event, ts: float) -> None:
         call = self._call(event)
+        if call is not None and call.data:
+            event["data"] = dict(call.data)  # the call data follows the call to the agent it rings
         if call is not None and call.state in ("offered", "queued"):
             call.state = "ringing" if call.state == "offered" else call.state
 
@@ -183,6 +187,8 @@ class State:
         call = self._call(event)
         if call is None:
             return
+        if call.data:
+            event["data"] = dict(call.data)
         self._leave_queue(call)
         first = call.t_answered is None
         if first:
@@ -290,9 +296,20 @@ class State:
             t_offered=call.t_offered, t_queued=call.t_queued, t_answered=call.t_answered, t_ended=ts,
             transfers=call.transfers, recording=call.recording,
         )
+        if call.data:  # into the CDR's `x`, beside what the driver put there
+            event["data"] = dict(call.data)
+            event["x"] = {**(event.get("x") or {}), "data": dict(call.data)}
         # The event's own fields describe the last leg; restore the call-level identity.
         event["queue"] = call.queue
         event["agent"] = event.get("agent") or call.agent
+
+    def _data(self, event: Event, ts: float) -> None:
+        call = self.calls.get(event["call_id"])
+        if call is None:
+            self.orphans += 1
+            return
+        call.data.update(event.get("data") or {})
+        event["data"] = dict(call.data)  # the whole map so far, so a late subscriber needs no history
 
     def _recording(self, event: Event, ts: float) -> None:
         call = self.calls.get(event["call_id"])

@@ -17,6 +17,7 @@ from ctid.drivers import CONTROL_ERRORS, ControlError
 from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid.metrics import Counters
 from ctid.state import State
+from ctid.store.query import cdrs
 
 DOC = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
 
@@ -81,6 +82,27 @@ async def test_attended_transfer_dtmf_and_call_data(site):
     done = await sub.until(lambda e: e["type"] == "call.transferred" and e["call_id"] == call_id)
     assert done["kind"] == "attended" and done["target"] == "2001"
     assert daemon.counters.get("driver.asterisk.parse_errors") == 0
+
+
+async def test_call_data_follows_the_call_into_its_events_and_cdr(site):
+    sim, daemon, sub = site
+    call_id = await talking(sim, daemon, sub)
+    assert (await ask(daemon, "call.set_data", call_id=call_id, data={"ticket": "T-42"}))["ok"]
+    first = await sub.until(lambda e: e["type"] == "call.data" and e["call_id"] == call_id)
+    assert first["data"] == {"ticket": "T-42"} and first["agent"] == "1001" and first["queue"] == "support"
+    assert (await ask(daemon, "call.set_data", call_id=call_id, data={"reason": "billing", "ticket": "T-43"}))["ok"]
+    merged = await sub.until(lambda e: e["type"] == "call.data" and e["data"].get("reason") == "billing")
+    assert merged["data"] == {"ticket": "T-43", "reason": "billing"}  # the whole map so far
+    snapshot = (await ask(daemon, "snapshot"))["result"]
+    assert [c["data"] for c in snapshot["calls"] if c["call_id"] == call_id] == [{"ticket": "T-43", "reason": "billing"}]
+    assert (await ask(daemon, "call.hangup", call_id=call_id, agent="1001"))["ok"]
+    cleared = await sub.until(lambda e: e["type"] == "call.cleared" and e["call_id"] == call_id)
+    assert cleared["data"] == {"ticket": "T-43", "reason": "billing"}
+    assert daemon.store.flush(5)
+    [cdr] = [r for r in cdrs(daemon.store.engine) if r["call_id"] == call_id]
+    assert cdr["x"]["data"] == {"ticket": "T-43", "reason": "billing"}
+    # data for a call that is not up is refused by the control layer, and nothing is published
+    assert (await ask(daemon, "call.set_data", call_id="no.such", data={"a": "b"}))["ok"] is False
 
 
 async def test_what_the_pbx_refuses_comes_back_with_its_message(site):
