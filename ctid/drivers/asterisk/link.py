@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ctid.drivers.asterisk.mapper import AsteriskMapper
 from ctid.drivers.asterisk.protocol import FrameParser, encode_action
+from ctid.drivers.backoff import reconnect_forever
 from ctid.metrics import Counters
 
 log = logging.getLogger("ctid.driver.asterisk")
@@ -78,20 +78,11 @@ class AmiLink:
 
     async def run(self) -> None:
         """Connect and serve until stop(); reconnect with exponential backoff, forever."""
-        delay = self.opts.backoff_min
-        while not self._stopping:
-            try:
-                await self._session()
-                delay = self.opts.backoff_min  # the session had logged in: start backoff afresh
-            except (OSError, asyncio.TimeoutError, ConnectionError, ActionError) as exc:
-                if self._stopping:
-                    break
-                self._down(exc)
-            if self._stopping:
-                break
-            self.counters.inc(self._prefix + "reconnects")
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.opts.backoff_max)
+        await reconnect_forever(
+            self._session, stopping=lambda: self._stopping,
+            errors=(OSError, asyncio.TimeoutError, ConnectionError, ActionError),
+            on_down=self._down, on_retry=lambda: self.counters.inc(self._prefix + "reconnects"),
+            backoff_min=self.opts.backoff_min, backoff_max=self.opts.backoff_max)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ctid.drivers.backoff import reconnect_forever
 from ctid.drivers.csta import requests as rq
 from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import EVENT_ID, CstaError, FrameParser, Message, as_list, encode, private_data
@@ -77,20 +77,11 @@ class CstaLink:
 
     async def run(self) -> None:
         """Connect and serve until stop(); reconnect with exponential backoff, forever."""
-        delay = self.opts.backoff_min
-        while not self._stopping:
-            try:
-                await self._session()
-                delay = self.opts.backoff_min
-            except (OSError, asyncio.TimeoutError, ConnectionError, CstaError, LinkError) as exc:
-                if self._stopping:
-                    break
-                self._down(exc)
-            if self._stopping:
-                break
-            self.counters.inc(self._prefix + "reconnects")
-            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
-            delay = min(delay * 2, self.opts.backoff_max)
+        await reconnect_forever(
+            self._session, stopping=lambda: self._stopping,
+            errors=(OSError, asyncio.TimeoutError, ConnectionError, CstaError, LinkError),
+            on_down=self._down, on_retry=lambda: self.counters.inc(self._prefix + "reconnects"),
+            backoff_min=self.opts.backoff_min, backoff_max=self.opts.backoff_max)
 
     async def stop(self) -> None:
         self._stopping = True
