@@ -22,6 +22,35 @@ from ctid.sim.model import QueueSpec, SimConfig
 from ctid.sim.traffic import CallCenter
 
 
+#: A client this far behind is dropped, as Asterisk's writetimeout and a CSTA server do.
+WRITE_LIMIT = 32 << 20
+
+
+class SimClient:
+    """One connection to a simulator: writes that never block the clock, and a client that
+    does not read is dropped rather than buffered without end. Each wire adds its session."""
+
+    wire = "simulator"
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        if self.closed or not data:
+            return
+        if self.writer.transport.get_write_buffer_size() > WRITE_LIMIT:
+            logging.getLogger(f"ctid.sim.{self.wire}").warning(f"dropping a {self.wire} client that does not read")
+            self.close()
+            return
+        self.writer.write(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
 class SimServer:
     """Clock and server life cycle around `self.model`; subclasses render and serve."""
 

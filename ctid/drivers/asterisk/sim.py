@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import time
 from typing import Any, Mapping
 
@@ -20,16 +19,14 @@ from ctid.drivers.asterisk.simcontrol import ControlActions
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.asterisk.simwire import encode
 from ctid.sim import CallCenter, SimConfig, server
-from ctid.sim.server import SimServer
+from ctid.sim.server import SimClient, SimServer
 
-log = logging.getLogger("ctid.sim.asterisk")
 
 BANNER = b"Asterisk Call Manager/11.0.0\r\n"
 ALL_CLASSES = frozenset({"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf",
                          "reporting", "cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security",
                          "message"})
 OFF = frozenset({"off", "no", "false", "0", "n", "f"})
-WRITE_LIMIT = 32 << 20  # a client this far behind is dropped, as Asterisk's writetimeout does
 
 
 class Request:
@@ -60,15 +57,16 @@ class Request:
         return out
 
 
-class Client:
+class Client(SimClient):
     """One AMI connection."""
 
+    wire = "asterisk"
+
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+        super().__init__(writer)
         self.authed = False
         self.username = ""
         self.classes: frozenset[str] = frozenset()  # event classes wanted; empty = events off
-        self.closed = False
 
     def set_events(self, value: str | None) -> None:
         value = (value or "on").strip().lower()
@@ -79,19 +77,6 @@ class Client:
         else:
             self.classes = frozenset(p.strip() for p in value.split(",")) & ALL_CLASSES
 
-    def write(self, data: bytes) -> None:
-        if self.closed or not data:
-            return
-        if self.writer.transport.get_write_buffer_size() > WRITE_LIMIT:
-            log.warning("dropping an AMI client that does not read")
-            self.close()
-            return
-        self.writer.write(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.writer.close()
 
 
 class AmiSimulator(ControlActions, Actions, SimServer):

@@ -22,36 +22,21 @@ from ctid.drivers.csta.simrender import CstaRenderer
 from ctid.drivers.csta.simrequests import Requests
 from ctid.sim import CallCenter, SimConfig
 from ctid.sim import server
-from ctid.sim.server import SimServer
+from ctid.sim.server import SimClient, SimServer
 
 log = logging.getLogger("ctid.sim.csta")
 
-WRITE_LIMIT = 32 << 20  # a client this far behind is dropped
-
-
-class Client:
+class Client(SimClient):
     """One connection: its session and its monitors (device -> monitorCrossRefID)."""
 
+    wire = "csta"
+
     def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
+        super().__init__(writer)
         self.session: str | None = None
         self.monitors: dict[str, str] = {}
         self.routes: dict[str, str] = {}  # routeRegisterReqID -> routing device
-        self.closed = False
 
-    def write(self, data: bytes) -> None:
-        if self.closed or not data:
-            return
-        if self.writer.transport.get_write_buffer_size() > WRITE_LIMIT:
-            log.warning("dropping a CSTA client that does not read")
-            self.close()
-            return
-        self.writer.write(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.writer.close()
 
 
 class CstaSimulator(Requests, SimServer):
