@@ -8,7 +8,7 @@ center model does what the phone or the PBX would; its happenings are rendered a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.asterisk.simwire import Chan
@@ -80,42 +80,33 @@ class ControlActions:
 
     # -- transfers ---------------------------------------------------------------------------
 
-    def act_blindtransfer(self, client: Client, req: Request) -> None:
+    def _transfer(self, client: Client, req: Request, failed: str, do: Callable[[Any, str], None]) -> bool:
+        """The part both transfer actions share: the agent's own call and a target extension."""
         owner = self._agent_call(client, req)
         if owner is None:
-            return
+            return False
         exten = req.get("exten")
         if not exten:
             self.error(client, req, "No extension specified")
-            return
+            return False
         call, side = owner
         try:
             if side != "agent":
                 raise SimError("bad_state", side)
-            self.model.blind_transfer(call, exten)
+            do(call, exten)
         except SimError as exc:
-            self.error(client, req, "Transfer failed" if exc.code != "no_such_queue" else
-                       f"Transfer failed: no extension {exten}@{req.get('context') or 'default'}")
-            return
-        self.respond(client, req, "Success", "Transfer succeeded")
+            where = f": no extension {exten}@{req.get('context') or 'default'}" if exc.code == "no_such_queue" else ""
+            self.error(client, req, failed + where)
+            return False
+        return True
+
+    def act_blindtransfer(self, client: Client, req: Request) -> None:
+        if self._transfer(client, req, "Transfer failed", self.model.blind_transfer):
+            self.respond(client, req, "Success", "Transfer succeeded")
 
     def act_atxfer(self, client: Client, req: Request) -> None:
-        owner = self._agent_call(client, req)
-        if owner is None:
-            return
-        exten = req.get("exten")
-        if not exten:
-            self.error(client, req, "No extension specified")
-            return
-        call, side = owner
-        try:
-            if side != "agent":
-                raise SimError("bad_state", side)
-            self.model.consult(call, exten)
-        except SimError:
-            self.error(client, req, "Atxfer failed")
-            return
-        self.respond(client, req, "Success", "Atxfer successfully queued")
+        if self._transfer(client, req, "Atxfer failed", self.model.consult):
+            self.respond(client, req, "Success", "Atxfer successfully queued")
 
     # -- media and variables -----------------------------------------------------------------
 
