@@ -17,6 +17,7 @@ Slow-path validation (add_queue, add_agent, set_stats) is the shared code of cti
 
 from libc.stdlib cimport free, malloc, realloc, calloc
 from libc.string cimport memcpy, memset
+from cpython.long cimport PyLong_AsLongAndOverflow
 
 from ctid.acd.model import (
     STATES, STRATEGIES, MatchError, check_agent, check_level, check_now, check_priority,
@@ -88,6 +89,8 @@ cdef struct Queue:
     int novf               # distinct overflow queues, first appearance order
     int* ovf_q
     double* ovf_after
+    int* sdef              # per step: relax, ndrop, drop skills..., nadd, (skill, level) pairs
+    int sadd               # adds over all steps (how far a requirement can grow)
 
 cdef struct Agent:
     int state
@@ -107,6 +110,7 @@ cdef struct Call:
     int waiting
     int nstages
     int* stages            # nstages offsets, then per stage: count, (skill, level) pairs
+    int scap               # ints allocated at stages (kept with the slot for its next call)
 
 
 cdef inline bint qualifies(const unsigned char* row, const int* req) noexcept nogil:
@@ -154,6 +158,7 @@ cdef class Matcher:
                 free(self._q[i].tiers[j].items)
             free(self._q[i].tiers); free(self._q[i].calls.items)
             free(self._q[i].after); free(self._q[i].ovf_q); free(self._q[i].ovf_after)
+            free(self._q[i].sdef)
         for i in range(self._na):
             free(self._a[i].q); free(self._a[i].tier); free(self._a[i].keys)
         for i in range(self._ccap):
@@ -195,7 +200,7 @@ cdef class Matcher:
         if q.after == NULL or q.ovf_q == NULL or q.ovf_after == NULL:
             free(q.after); free(q.ovf_q); free(q.ovf_after)
             raise MemoryError()
-        cdef int i, j, o
+        cdef int i, j, o, nsdef = 0, relax
         cdef list steps_c = []
         for i, step in enumerate(checked):
             q.after[i] = step.after
@@ -207,8 +212,20 @@ cdef class Matcher:
                 else:
                     q.ovf_q[q.novf], q.ovf_after[q.novf] = o, step.after
                     q.novf += 1
-            steps_c.append((min(step.relax, C_MAX_LEVEL), [self._sidx[s] for s in step.drop],
-                            [(self._sidx[s], lvl) for s, lvl in step.add.items()]))
+            relax = min(step.relax, C_MAX_LEVEL)
+            steps_c.append(relax)
+            steps_c.append(len(step.drop))
+            steps_c.extend([self._sidx[s] for s in step.drop])
+            steps_c.append(len(step.add))
+            for s, lvl in step.add.items():
+                steps_c.append(self._sidx[s])
+                steps_c.append(<int>lvl)
+                q.sadd += 1
+        q.sdef = <int*>malloc(sizeof(int) * max(len(steps_c), 1))
+        if q.sdef == NULL:
+            raise MemoryError()
+        for i, o in enumerate(steps_c):
+            q.sdef[i] = o
         self._qsteps.append(steps_c)
         self._qidx[name] = self._nq
         self._qnames.append(name)
@@ -352,21 +369,33 @@ cdef class Matcher:
         qo = self._qidx.get(queue)
         if qo is None:
             raise MatchError("unknown_queue", repr(queue))
-        cdef int qi = qo, n = 0, si
-        if self._bufcap < 2 * len(requirements) + 1:
-            self._reserve(2 * len(requirements) + 1)
+        cdef int qi = qo, n = 0, si, ovf = 0, need = 2 * len(requirements) + 1
+        cdef long lv
+        cdef long long prio
+        if self._bufcap < need:
+            self._reserve(need)
+        cdef dict sidx = self._sidx
+        cdef int* buf = self._buf
         for skill, level in requirements.items():
-            so = self._sidx.get(skill)
+            so = sidx.get(skill)
             if so is None:
                 raise MatchError("unknown_skill", repr(skill))
-            if not (type(level) is int and C_MIN_LEVEL <= level <= C_MAX_LEVEL):
+            lv = 0
+            if type(level) is int:
+                lv = PyLong_AsLongAndOverflow(level, &ovf)
+            if not (type(level) is int and not ovf and C_MIN_LEVEL <= lv <= C_MAX_LEVEL):
                 check_level(skill, level)  # raises (and accepts int subclasses the same way)
-            self._buf[1 + 2 * n], self._buf[2 + 2 * n] = so, level
+                lv = level
+            buf[1 + 2 * n], buf[2 + 2 * n] = <int>so, <int>lv
             n += 1
-        self._buf[0] = n
-        if not (type(priority) is int and -C_MAX_PRIORITY <= priority <= C_MAX_PRIORITY):
+        buf[0] = n
+        prio = 0
+        if type(priority) is int:
+            prio = PyLong_AsLongAndOverflow(priority, &ovf)
+        if not (type(priority) is int and not ovf and -C_MAX_PRIORITY <= prio <= C_MAX_PRIORITY):
             check_priority(priority)
-        cdef int slot = self._new_call(call, qi, priority, now)
+            prio = priority
+        cdef int slot = self._new_call(call, qi, prio, now)
         cdef Call* c = &self._c[slot]
         cdef Queue* q = &self._q[qi]
         self._build_stages(slot, qi)
@@ -499,40 +528,50 @@ cdef class Matcher:
     cdef void _forget(self, int slot):
         del self._calls[self._slot_ids[slot]]
         self._slot_ids[slot] = None
-        free(self._c[slot].stages)
-        self._c[slot].stages = NULL
-        self._c[slot].seq = 0
+        self._c[slot].seq = 0  # the slot keeps its stages buffer for its next call
         self._free.append(slot)
 
     cdef int _build_stages(self, int slot, int qi) except -1:
         """The requirement after 0..nsteps steps, from the one in the scratch buffer."""
         cdef Call* c = &self._c[slot]
-        cdef int nst = self._q[qi].nsteps + 1, bound = self._buf[0], width, k, i, j, m, s, lvl, relax
-        cdef list steps = self._qsteps[qi]
-        for step in steps:
-            bound += len(step[2])
-        width = 1 + 2 * bound
-        cdef int* st = <int*>malloc(sizeof(int) * (nst + nst * width))
-        if st == NULL:
-            raise MemoryError()
-        c.stages, c.nstages = st, nst
+        cdef Queue* q = &self._q[qi]
+        cdef int nst = q.nsteps + 1, width, need, k, i, j, m, s, lvl, relax, ndrop, nadd
+        width = 1 + 2 * (self._buf[0] + q.sadd)
+        need = nst + nst * width
+        cdef int* st = c.stages
+        if need > c.scap:
+            st = <int*>realloc(c.stages, sizeof(int) * need)
+            if st == NULL:
+                raise MemoryError()
+            c.stages, c.scap = st, need
+        c.nstages = nst
         st[0] = nst
         memcpy(st + nst, self._buf, sizeof(int) * (1 + 2 * self._buf[0]))
         cdef int* prev
         cdef int* cur
+        cdef const int* d = q.sdef
+        cdef const int* drop
+        cdef const int* add
         for k in range(1, nst):
             st[k] = nst + k * width
             prev, cur = st + st[k - 1], st + st[k]
-            relax, drop, add = steps[k - 1]
+            relax, ndrop = d[0], d[1]
+            drop = d + 2
+            nadd = d[2 + ndrop]
+            add = d + 3 + ndrop
+            d = add + 2 * nadd
             m = 0
             for i in range(prev[0]):
                 s = prev[1 + 2 * i]
-                if s in drop:
-                    continue
-                lvl = prev[2 + 2 * i] - relax
-                cur[1 + 2 * m], cur[2 + 2 * m] = s, (lvl if lvl > C_MIN_LEVEL else C_MIN_LEVEL)
-                m += 1
-            for s, lvl in add:
+                for j in range(ndrop):
+                    if drop[j] == s:
+                        break
+                else:
+                    lvl = prev[2 + 2 * i] - relax
+                    cur[1 + 2 * m], cur[2 + 2 * m] = s, (lvl if lvl > C_MIN_LEVEL else C_MIN_LEVEL)
+                    m += 1
+            for i in range(nadd):
+                s, lvl = add[2 * i], add[2 * i + 1]
                 for j in range(m):
                     if cur[1 + 2 * j] == s:
                         cur[2 + 2 * j] = lvl
