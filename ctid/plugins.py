@@ -12,6 +12,7 @@ the others, and nothing on the daemon's hot path waits for a plugin.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -159,7 +160,9 @@ class PluginHost:
                 result = await asyncio.wait_for(fn(**kwargs), self.timeout)
             else:
                 loop = asyncio.get_running_loop()
-                result = await asyncio.wait_for(loop.run_in_executor(p.executor, functools.partial(fn, **kwargs)), self.timeout)
+                # in the request's context: an op reads who asked (`ctid.bus.current_client`) from it
+                call = functools.partial(contextvars.copy_context().run, fn, **kwargs)
+                result = await asyncio.wait_for(loop.run_in_executor(p.executor, call), self.timeout)
                 if inspect.isawaitable(result):
                     result = await asyncio.wait_for(result, self.timeout)
         except asyncio.TimeoutError:

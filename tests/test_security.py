@@ -263,3 +263,48 @@ def test_keys_and_audit_commands(tmp_path, capsys):
     assert (tmp_path / "k" / "server.key_secret").stat().st_mode & 0o077 == 0
     audit = ctid("audit", "--json")
     assert audit.returncode == 0 and json.loads(audit.stdout) == []
+
+
+async def test_a_recording_search_runs_as_the_client_keys_role(tmp_path):
+    """recordings.search on a CURVE bus: an agent key gets its own recordings only, even when
+    the request names another principal; crm sees all; the bus refuses nothing it may ask."""
+    from dataclasses import replace
+
+    from recordings_support import cleared, event
+    from ctid.config import PluginsConfig
+    from ctid.drivers.asterisk.sim import AmiSimulator as Sim
+
+    sim = Sim(SIM, traffic=False, speed=20)
+    _, port = await sim.start()
+    cfg = replace(secure_config(tmp_path, port), plugins=PluginsConfig(enabled=("recordings",)))
+    store = KeyStore(cfg.database.url)
+    keys = {role: store.new(role, label=role) for role in ("crm", "agent:1001")}
+    daemon = Daemon(cfg)
+    await daemon.start()
+    clients = [Client(daemon, (info.key, secret)) for info, secret in keys.values()]
+    crm, agent = clients
+    try:
+        t = 1_700_000_000.0
+        for k, who in enumerate(["1001", "1002", "1001", "1003"]):
+            cid = f"rec{k}"
+            daemon.dispatch(event("recording.started", cid, t + k * 60, path=f"/rec/{cid}.wav", queue="sales", agent=who))
+            daemon.dispatch(event("recording.stopped", cid, t + k * 60 + 30, path=f"/rec/{cid}.wav", duration=30.0))
+            daemon.dispatch(cleared(cid, t + k * 60 + 40, agent=who, queue="sales", caller="+12025550111"))
+
+        async def rows(client, **spec):
+            reply = await client.ask("recordings.search", limit=50, **spec)
+            assert reply and reply["ok"], reply
+            return sorted(r["call_id"] for r in reply["result"]["rows"])
+
+        await wait_for(lambda: daemon.counters.get("plugins.recordings.events") >= 12)
+        assert await rows(crm, principal="crm") == ["rec0", "rec1", "rec2", "rec3"]
+        # an agent key: its own calls, whatever principal or agent filter the request names
+        assert await rows(agent, principal="admin") == ["rec0", "rec2"]
+        assert await rows(agent, principal="agent:1002") == ["rec0", "rec2"]
+        assert await rows(agent, principal="admin", agent=["1002", "1003"]) == []
+        assert await rows(agent) == ["rec0", "rec2"]
+    finally:
+        for c in clients:
+            c.close()
+        await daemon.stop()
+        await sim.stop()

@@ -105,11 +105,15 @@ class RecordingsPlugin:
 
     def search(self, request: dict[str, Any]) -> dict[str, Any]:
         """recordings.search: recordings matching the query fields, as `principal` may see them"""
-        from ctid.bus import RequestError
+        from ctid.bus import RequestError, current_client
         from ctid.recordings.query import QueryError
 
         if not self.ready.is_set() or self.service is None:
             raise RequestError("unavailable", "the recording index is being rebuilt from the database")
+        who = current_client.get()
+        if who is not None and who.key is not None and who.kind != "admin":
+            # a secured bus: the query runs as the client key's role, whatever the request says
+            request = {**request, "principal": who.role}
         try:
             return self.service.search_request(request)
         except QueryError as exc:

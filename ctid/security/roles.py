@@ -36,6 +36,9 @@ AGENT_OPS = frozenset({"call.make", "call.answer", "call.hold", "call.retrieve",
                        "call.transfer_complete", "call.conference", "call.hangup", "call.send_dtmf", "call.set_data",
                        "agent.login", "agent.logout", "agent.ready", "agent.not_ready", "agent.acw"})
 ADMIN_PREFIXES = ("keys.", "audit.")
+#: Ops any role may send because they run as the sender's role (they read `current_client`
+#: and narrow their answer to it): an agent's search returns only that agent's recordings.
+SCOPED_OPS = frozenset({"recordings.search"})
 
 
 def parse_role(text: str) -> tuple[str, str | None]:
@@ -116,8 +119,8 @@ class Policy:
             if op in SUPERVISOR_OPS:
                 raise _forbidden(who, op)
             return
-        if op == "snapshot":
-            return  # answered, but only with what the role may see (`filter_snapshot`)
+        if op == "snapshot" or op in SCOPED_OPS:
+            return  # answered, but only with what the role may see (`filter_snapshot`, the op itself)
         if who.kind == "agent" and op in AGENT_OPS:
             if "agent" in request and request["agent"] != who.arg:
                 raise _forbidden(who, op, f"agent {request['agent']!r} is not you")
