@@ -420,18 +420,15 @@ def test_compiled_matches_pure_long_frames(bad):
 
 
 @needs_compiled
+@pytest.mark.timeout(60)  # a guard, not a speed claim: linear is ~0.05 s, quadratic would be minutes
 def test_compiled_small_reads_of_a_huge_frame_stay_linear():
     """1 MB of garbage in 3-byte reads: the compiled parser does not rescan what it has seen."""
-    import time
-
     data = b"x" * (MAX_FRAME + 5000) + b"\r\n\r\n" + frame("Event: A")
     parser = CFrameParser()
-    began = time.perf_counter()
     out = []
     for i in range(0, len(data), 3):
         out += parser.feed(data[i : i + 3])
     assert out == [{"Event": "A"}] and [r for r, _ in parser.take_errors()] == ["oversized frame"]
-    assert time.perf_counter() - began < 5  # ~0.05 s; quadratic would be minutes
 
 
 # -- (5) actions -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import sys
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
@@ -51,7 +52,7 @@ class SimClient:
             self.writer.close()
 
 
-class SimServer:
+class SimServer(ABC):
     """Clock and server life cycle around `self.model`; subclasses render and serve."""
 
     def __init__(self, model: CallCenter, speed: float = 1.0, paused: bool = False) -> None:
@@ -77,16 +78,19 @@ class SimServer:
         """No call in progress and nothing scheduled (traffic off, or past `traffic_until`)."""
         return self.model.active_calls == 0 and self.model.next_time() is None
 
-    # -- to provide ------------------------------------------------------------------------
+    # -- each wire provides ------------------------------------------------------------------
 
+    @abstractmethod
     def flush(self) -> None:
-        raise NotImplementedError
+        """Write what the model did since the last flush to the clients, in the wire's format."""
 
+    @abstractmethod
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        raise NotImplementedError
+        """One client connection: its session, its requests, until it goes."""
 
+    @abstractmethod
     def close_clients(self) -> None:
-        raise NotImplementedError
+        """Drop every client (the server is stopping, or a test cuts the link)."""
 
     # -- clock -----------------------------------------------------------------------------
 
