@@ -18,6 +18,8 @@ Slow-path validation (add_queue, add_agent, set_stats) is the shared code of cti
 from libc.stdlib cimport free, malloc, realloc, calloc
 from libc.string cimport memcpy, memset
 from cpython.long cimport PyLong_AsLongAndOverflow
+from cpython.dict cimport PyDict_Next
+from cpython.object cimport PyObject
 
 from ctid.acd.model import (
     STATES, STRATEGIES, MatchError, check_agent, check_level, check_now, check_priority,
@@ -134,7 +136,8 @@ cdef class Matcher:
     cdef int _scap
     cdef Call* _c
     cdef int _ccap
-    cdef list _free
+    cdef int* _fslots         # free call slots (a stack; capacity kept >= _ccap)
+    cdef int _nfree, _fcap
     cdef long long _call_seq, _timer_seq
     cdef acd_heap _timers
     cdef int* _buf            # scratch for requirements
@@ -146,7 +149,7 @@ cdef class Matcher:
     def __cinit__(self):
         self._qidx, self._aidx, self._sidx, self._calls = {}, {}, {}, {}
         self._qnames, self._anames, self._snames, self._slot_ids = [], [], [], []
-        self._reasons, self._qsteps, self._free = [], [], []
+        self._reasons, self._qsteps = [], []
         self._scap = 0
         self._last_queue, self._last_penalty = -1, -1
         self._last_winner = None
@@ -164,6 +167,7 @@ cdef class Matcher:
         for i in range(self._ccap):
             free(self._c[i].stages)
         free(self._q); free(self._a); free(self._c); free(self._lv); free(self._timers.items); free(self._buf)
+        free(self._fslots)
 
     # -- configuration ------------------------------------------------------------------
     def add_skill(self, skill):
@@ -369,26 +373,25 @@ cdef class Matcher:
         qo = self._qidx.get(queue)
         if qo is None:
             raise MatchError("unknown_queue", repr(queue))
-        cdef int qi = qo, n = 0, si, ovf = 0, need = 2 * len(requirements) + 1
-        cdef long lv
+        cdef int qi = qo, n = 0, ovf = 0, room = len(requirements)
         cdef long long prio
-        if self._bufcap < need:
-            self._reserve(need)
-        cdef dict sidx = self._sidx
-        cdef int* buf = self._buf
-        for skill, level in requirements.items():
-            so = sidx.get(skill)
-            if so is None:
-                raise MatchError("unknown_skill", repr(skill))
-            lv = 0
-            if type(level) is int:
-                lv = PyLong_AsLongAndOverflow(level, &ovf)
-            if not (type(level) is int and not ovf and C_MIN_LEVEL <= lv <= C_MAX_LEVEL):
-                check_level(skill, level)  # raises (and accepts int subclasses the same way)
-                lv = level
-            buf[1 + 2 * n], buf[2 + 2 * n] = <int>so, <int>lv
-            n += 1
-        buf[0] = n
+        if self._bufcap < 2 * room + 1:
+            self._reserve(2 * room + 1)
+        cdef Py_ssize_t pos = 0
+        cdef PyObject* kp
+        cdef PyObject* vp
+        if type(requirements) is dict:
+            while PyDict_Next(requirements, &pos, &kp, &vp):
+                if n >= room:
+                    raise RuntimeError("dictionary changed size during iteration")
+                skill, level = <object>kp, <object>vp
+                self._req_item(n, skill, level)
+                n += 1
+        else:
+            for skill, level in requirements.items():
+                self._req_item(n, skill, level)
+                n += 1
+        self._buf[0] = n
         prio = 0
         if type(priority) is int:
             prio = PyLong_AsLongAndOverflow(priority, &ovf)
@@ -398,10 +401,13 @@ cdef class Matcher:
         cdef int slot = self._new_call(call, qi, prio, now)
         cdef Call* c = &self._c[slot]
         cdef Queue* q = &self._q[qi]
-        self._build_stages(slot, qi)
+        self._prep_stages(slot, qi)
+        if self._stage_at(slot, now) > 0:  # a step at 0 s: in effect from the start
+            self._expand(slot)
         won = self._select_agent(slot, now, 1)
         if won is not None:
             return won
+        self._expand(slot)
         self._wait(slot)
         cdef acd_timer tm
         cdef int i
@@ -484,6 +490,7 @@ cdef class Matcher:
         if so is None:
             raise MatchError("unknown_call", repr(call))
         cdef int slot = so, i
+        self._expand(slot)
         cdef const int* req = self._stage(slot, self._stage_at(slot, now))
         return {self._snames[req[1 + 2 * i]]: req[2 + 2 * i] for i in range(req[0])}
 
@@ -500,6 +507,23 @@ cdef class Matcher:
             raise MatchError("unknown_queue", repr(queue))
         return qi
 
+    cdef inline int _req_item(self, int n, object skill, object level) except -1:
+        """Requirement item n into the scratch buffer, checked as PyMatcher does."""
+        cdef int ovf = 0
+        cdef long lv = 0
+        so = self._sidx.get(skill)
+        if so is None:
+            raise MatchError("unknown_skill", repr(skill))
+        if type(level) is int:
+            lv = PyLong_AsLongAndOverflow(level, &ovf)
+        if not (type(level) is int and not ovf and C_MIN_LEVEL <= lv <= C_MAX_LEVEL):
+            check_level(skill, level)  # raises (and accepts int subclasses the same way)
+            lv = level
+        if self._bufcap < 2 * n + 3:
+            self._reserve(2 * n + 3)
+        self._buf[1 + 2 * n], self._buf[2 + 2 * n] = <int>so, <int>lv
+        return 0
+
     cdef int _reserve(self, int need) except -1:
         if acd_grow(<void**>&self._buf, &self._bufcap, need, sizeof(int)):
             raise MemoryError()
@@ -509,14 +533,17 @@ cdef class Matcher:
     # -- the decision core: C twins of PyMatcher's internals, same loops (same counts and ties)
     cdef int _new_call(self, object call, int qi, long long prio, double now) except -1:
         cdef int slot, old
-        if self._free:
-            slot = self._free.pop()
+        if self._nfree:
+            self._nfree -= 1
+            slot = self._fslots[self._nfree]
         else:
             slot = len(self._slot_ids)
             old = self._ccap
             if acd_grow(<void**>&self._c, &self._ccap, slot + 1, sizeof(Call)):
                 raise MemoryError()
             memset(&self._c[old], 0, sizeof(Call) * (self._ccap - old))
+            if acd_grow(<void**>&self._fslots, &self._fcap, self._ccap, sizeof(int)):
+                raise MemoryError()
             self._slot_ids.append(None)
         self._call_seq += 1
         cdef Call* c = &self._c[slot]
@@ -529,24 +556,36 @@ cdef class Matcher:
         del self._calls[self._slot_ids[slot]]
         self._slot_ids[slot] = None
         self._c[slot].seq = 0  # the slot keeps its stages buffer for its next call
-        self._free.append(slot)
+        self._fslots[self._nfree] = slot
+        self._nfree += 1
 
-    cdef int _build_stages(self, int slot, int qi) except -1:
-        """The requirement after 0..nsteps steps, from the one in the scratch buffer."""
+    cdef int _prep_stages(self, int slot, int qi) except -1:
+        """Room for the call's requirement after 0..nsteps steps; the one in the scratch buffer
+        goes in as stage 0. The later stages are filled by `_expand` when first needed (a call
+        matched at once by stage 0 never needs them; `requirement()` and a wait do)."""
         cdef Call* c = &self._c[slot]
-        cdef Queue* q = &self._q[qi]
-        cdef int nst = q.nsteps + 1, width, need, k, i, j, m, s, lvl, relax, ndrop, nadd
-        width = 1 + 2 * (self._buf[0] + q.sadd)
-        need = nst + nst * width
+        cdef int nst = self._q[qi].nsteps + 1, need
+        need = nst + nst * (1 + 2 * (self._buf[0] + self._q[qi].sadd))
         cdef int* st = c.stages
         if need > c.scap:
             st = <int*>realloc(c.stages, sizeof(int) * need)
             if st == NULL:
                 raise MemoryError()
             c.stages, c.scap = st, need
-        c.nstages = nst
+        c.nstages = 0  # stage 0 only
         st[0] = nst
         memcpy(st + nst, self._buf, sizeof(int) * (1 + 2 * self._buf[0]))
+        return 0
+
+    cdef void _expand(self, int slot) noexcept:
+        """Stages 1..nsteps from stage 0 and the queue's steps (see `_prep_stages`)."""
+        cdef Call* c = &self._c[slot]
+        if c.nstages:
+            return
+        cdef Queue* q = &self._q[c.queue]
+        cdef int* st = c.stages
+        cdef int nst = st[0], width, k, i, j, m, s, lvl, relax, ndrop, nadd
+        width = 1 + 2 * (st[nst] + q.sadd)
         cdef int* prev
         cdef int* cur
         cdef const int* d = q.sdef
@@ -580,7 +619,7 @@ cdef class Matcher:
                     cur[1 + 2 * m], cur[2 + 2 * m] = s, lvl
                     m += 1
             cur[0] = m
-        return 0
+        c.nstages = nst
 
     cdef inline const int* _stage(self, int slot, int k) noexcept:
         cdef int* st = self._c[slot].stages
