@@ -18,7 +18,9 @@
 #include <string.h>
 
 typedef struct { double k1, k2; int seq; } acd_akey;
-typedef struct { long long penalty; int n, cap; acd_akey *items; } acd_tier;
+/* items points at the first live key: off slots are free before it (a removal near the front
+ * moves the head up instead of the tail down), cap counts from the allocation's start. */
+typedef struct { long long penalty; int n, cap, off; acd_akey *items; } acd_tier;
 typedef struct { long long negprio; double t; long long seq; int slot; } acd_ckey;
 typedef struct { int n, cap; acd_ckey *items; } acd_clist;
 typedef struct { double due; long long seq; int kind; int ref; long long gen; } acd_timer;
@@ -62,9 +64,17 @@ static inline int acd_aupper(const acd_tier *t, const acd_akey *k) {
 }
 
 static int acd_tier_insert(acd_tier *t, acd_akey k) {
-    if (acd_grow((void **)&t->items, &t->cap, t->n + 1, sizeof(acd_akey))) return -1;
     int i = acd_aupper(t, &k);
-    memmove(&t->items[i + 1], &t->items[i], (size_t)(t->n - i) * sizeof(acd_akey));
+    if (t->off > 0 && (i < t->n / 2 || t->off + t->n >= t->cap)) {  /* the head moves down one */
+        t->items--;
+        t->off--;
+        memmove(&t->items[0], &t->items[1], (size_t)i * sizeof(acd_akey));
+    } else {
+        if (t->off + t->n >= t->cap) {  /* full, and off == 0 here: items is the allocation */
+            if (acd_grow((void **)&t->items, &t->cap, t->n + 1, sizeof(acd_akey))) return -1;
+        }
+        memmove(&t->items[i + 1], &t->items[i], (size_t)(t->n - i) * sizeof(acd_akey));
+    }
     t->items[i] = k;
     t->n++;
     return 0;
@@ -73,9 +83,25 @@ static int acd_tier_insert(acd_tier *t, acd_akey k) {
 static void acd_tier_remove(acd_tier *t, acd_akey k) {
     int i = acd_alower(t, &k);
     if (i < t->n && t->items[i].seq == k.seq) {
-        memmove(&t->items[i], &t->items[i + 1], (size_t)(t->n - i - 1) * sizeof(acd_akey));
+        if (i < t->n / 2) {  /* nearer the front: the head moves up one */
+            memmove(&t->items[1], &t->items[0], (size_t)i * sizeof(acd_akey));
+            t->items++;
+            t->off++;
+        } else {
+            memmove(&t->items[i], &t->items[i + 1], (size_t)(t->n - i - 1) * sizeof(acd_akey));
+        }
         t->n--;
+        if (t->n == 0) {
+            t->items -= t->off;
+            t->off = 0;
+        }
     }
+}
+
+static void acd_tier_free(acd_tier *t) {
+    if (t->items) free(t->items - t->off);
+    t->items = NULL;
+    t->n = t->cap = t->off = 0;
 }
 
 static inline int acd_cless(const acd_ckey *a, const acd_ckey *b) {

@@ -32,7 +32,7 @@ cdef extern from "acdcore.h":
         int seq
     ctypedef struct acd_tier:
         long long penalty
-        int n, cap
+        int n, cap, off
         acd_akey* items
     ctypedef struct acd_ckey:
         long long negprio
@@ -54,6 +54,7 @@ cdef extern from "acdcore.h":
     int acd_aupper(const acd_tier* t, const acd_akey* k) nogil
     int acd_tier_insert(acd_tier* t, acd_akey k) nogil
     void acd_tier_remove(acd_tier* t, acd_akey k) nogil
+    void acd_tier_free(acd_tier* t) nogil
     int acd_clist_insert(acd_clist* l, acd_ckey k) nogil
     void acd_clist_remove(acd_clist* l, acd_ckey k) nogil
     int acd_heap_push(acd_heap* h, acd_timer x) nogil
@@ -158,7 +159,7 @@ cdef class Matcher:
         cdef int i, j
         for i in range(self._nq):
             for j in range(self._q[i].ntiers):
-                free(self._q[i].tiers[j].items)
+                acd_tier_free(&self._q[i].tiers[j])
             free(self._q[i].tiers); free(self._q[i].calls.items)
             free(self._q[i].after); free(self._q[i].ovf_q); free(self._q[i].ovf_after)
             free(self._q[i].sdef)
