@@ -18,7 +18,7 @@ Slow-path validation (add_queue, add_agent, set_stats) is the shared code of cti
 from libc.stdlib cimport free, malloc, realloc, calloc
 from libc.string cimport memcpy, memset
 from cpython.long cimport PyLong_AsLongAndOverflow
-from cpython.dict cimport PyDict_Next
+from cpython.dict cimport PyDict_Next, PyDict_SetDefault
 from cpython.object cimport PyObject
 
 from ctid.acd.model import (
@@ -369,8 +369,44 @@ cdef class Matcher:
     def offer(self, call, queue, requirements, priority, double now):
         if now != now:
             check_now(now)
-        if call in self._calls:
+        # the call is registered under the slot it will take in one dict probe (a duplicate
+        # leaves the dict as it was) and unregistered if a later check refuses the offer
+        cdef int slot = self._fslots[self._nfree - 1] if self._nfree else len(self._slot_ids)
+        cdef object sobj = slot
+        if <object>PyDict_SetDefault(self._calls, call, sobj) is not sobj:
             raise MatchError("duplicate_call", repr(call))
+        cdef int got
+        try:
+            got = self._offer_checks(call, queue, requirements, priority, now)
+        except BaseException:
+            del self._calls[call]
+            raise
+        if got != slot:  # never (the slot is foreseen); exact regardless
+            slot = got
+            self._calls[call] = slot
+        cdef Call* c = &self._c[slot]
+        cdef Queue* q = &self._q[c.queue]
+        self._prep_stages(slot, c.queue)
+        if self._stage_at(slot, now) > 0:  # a step at 0 s: in effect from the start
+            self._expand(slot)
+        won = self._select_agent(slot, now, 1)
+        if won is not None:
+            return won
+        self._expand(slot)
+        self._wait(slot)
+        cdef acd_timer tm
+        cdef int i
+        for i in range(q.nsteps):
+            if now + q.after[i] > now:
+                self._timer_seq += 1
+                tm.due, tm.seq, tm.kind, tm.ref, tm.gen = now + q.after[i], self._timer_seq, T_STEP, slot, c.seq
+                if acd_heap_push(&self._timers, tm):
+                    raise MemoryError()
+        return None
+
+    cdef int _offer_checks(self, object call, object queue, object requirements, object priority,
+                           double now) except -1:
+        """offer's checks (PyMatcher's order), then the call in its slot: returns the slot."""
         qo = self._qidx.get(queue)
         if qo is None:
             raise MatchError("unknown_queue", repr(queue))
@@ -399,26 +435,7 @@ cdef class Matcher:
         if not (type(priority) is int and not ovf and -C_MAX_PRIORITY <= prio <= C_MAX_PRIORITY):
             check_priority(priority)
             prio = priority
-        cdef int slot = self._new_call(call, qi, prio, now)
-        cdef Call* c = &self._c[slot]
-        cdef Queue* q = &self._q[qi]
-        self._prep_stages(slot, qi)
-        if self._stage_at(slot, now) > 0:  # a step at 0 s: in effect from the start
-            self._expand(slot)
-        won = self._select_agent(slot, now, 1)
-        if won is not None:
-            return won
-        self._expand(slot)
-        self._wait(slot)
-        cdef acd_timer tm
-        cdef int i
-        for i in range(q.nsteps):
-            if now + q.after[i] > now:
-                self._timer_seq += 1
-                tm.due, tm.seq, tm.kind, tm.ref, tm.gen = now + q.after[i], self._timer_seq, T_STEP, slot, c.seq
-                if acd_heap_push(&self._timers, tm):
-                    raise MemoryError()
-        return None
+        return self._new_call(call, qi, prio, now)
 
     def remove_call(self, call):
         so = self._calls.get(call)
@@ -549,8 +566,7 @@ cdef class Matcher:
         self._call_seq += 1
         cdef Call* c = &self._c[slot]
         c.seq, c.queue, c.prio, c.t, c.waiting, c.nstages = self._call_seq, qi, prio, now, 1, 0
-        self._calls[call] = slot
-        self._slot_ids[slot] = call
+        self._slot_ids[slot] = call  # offer has registered it in _calls under this slot
         return slot
 
     cdef void _forget(self, int slot):
