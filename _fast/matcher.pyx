@@ -164,7 +164,7 @@ cdef class Matcher:
             free(self._q[i].after); free(self._q[i].ovf_q); free(self._q[i].ovf_after)
             free(self._q[i].sdef)
         for i in range(self._na):
-            free(self._a[i].q); free(self._a[i].tier); free(self._a[i].keys)
+            free(self._a[i].keys)  # q and tier live in the same block
         for i in range(self._ccap):
             free(self._c[i].stages)
         free(self._q); free(self._a); free(self._c); free(self._lv); free(self._timers.items); free(self._buf)
@@ -256,12 +256,12 @@ cdef class Matcher:
         cdef Agent* a = &self._a[n]
         memset(a, 0, sizeof(Agent))
         a.nq, a.call = len(queues), -1
-        a.q = <int*>malloc(sizeof(int) * max(a.nq, 1))
-        a.tier = <int*>malloc(sizeof(int) * max(a.nq, 1))
-        a.keys = <acd_akey*>malloc(sizeof(acd_akey) * max(a.nq, 1))
-        if a.q == NULL or a.tier == NULL or a.keys == NULL:
-            free(a.q); free(a.tier); free(a.keys)
+        # keys, q and tier in one block: a decision that takes the agent reads all three
+        a.keys = <acd_akey*>malloc((sizeof(acd_akey) + 2 * sizeof(int)) * max(a.nq, 1))
+        if a.keys == NULL:
             raise MemoryError()
+        a.q = <int*>(a.keys + max(a.nq, 1))
+        a.tier = a.q + max(a.nq, 1)
         self._na += 1  # from here the agent exists (and __dealloc__ frees its arrays)
         for name, penalty in queues.items():
             a.q[i] = self._qidx[name]
@@ -716,8 +716,7 @@ cdef class Matcher:
         self._c[slot].waiting = 0
         cdef Agent* a = &self._a[ai]
         a.state, a.call = BUSY, slot
-        a.calls_today += 1
-        self._reasons[ai] = None
+        a.calls_today += 1  # (its reason is None already: every way into ready clears it)
 
     cdef object _make_ready(self, int ai, double now):
         cdef Agent* a = &self._a[ai]
