@@ -26,6 +26,15 @@ typedef struct { int n, cap; acd_ckey *items; } acd_clist;
 typedef struct { double due; long long seq; int kind; int ref; long long gen; } acd_timer;
 typedef struct { int n, cap; acd_timer *items; } acd_heap;
 
+/* A hint: the line at p will be read soon (a no-op where the compiler has no builtin). */
+static inline void acd_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
+
 static int acd_grow(void **items, int *cap, int need, size_t size) {
     if (need <= *cap) return 0;
     int cap2 = *cap ? *cap : 8;

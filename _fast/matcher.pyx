@@ -51,6 +51,7 @@ cdef extern from "acdcore.h":
         int n, cap
         acd_timer* items
     int acd_grow(void** items, int* cap, int need, size_t size) nogil
+    void acd_prefetch(const void* p) nogil
     int acd_aupper(const acd_tier* t, const acd_akey* k) nogil
     int acd_tier_insert(acd_tier* t, acd_akey k) nogil
     void acd_tier_remove(acd_tier* t, acd_akey k) nogil
@@ -410,8 +411,16 @@ cdef class Matcher:
         qo = self._qidx.get(queue)
         if qo is None:
             raise MatchError("unknown_queue", repr(queue))
-        cdef int qi = qo, n = 0, ovf = 0, room = len(requirements)
+        cdef int qi = qo, n = 0, ovf = 0, room = len(requirements), t, ai
         cdef long long prio
+        cdef Queue* pq = &self._q[qi]
+        if pq.strategy != S_RR:  # the front agent of the first tier is the likely winner: its
+            for t in range(pq.ntiers):  # level row and its struct start loading while we check
+                if pq.tiers[t].n:
+                    ai = pq.tiers[t].items[0].seq
+                    acd_prefetch(self._lv + <size_t>ai * self._scap)
+                    acd_prefetch(&self._a[ai])
+                    break
         if self._bufcap < 2 * room + 1:
             self._reserve(2 * room + 1)
         cdef Py_ssize_t pos = 0
