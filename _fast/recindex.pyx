@@ -153,6 +153,8 @@ cdef class Segment:
     cdef int[::1] agent_pos, queue_pos, tag_pos, sfx_pos
     cdef double[::1] dir_start
     cdef object _dir
+    cdef double[::1] agent_st  # start of each agent posting, contiguous: the time cut never touches the columns
+    cdef object _agent_st_a
 
     def __init__(self, cols):
         global _sort_start, _sort_rowid
@@ -203,6 +205,10 @@ cdef class Segment:
         self.queue_off, self.queue_pos = p["queue"]
         self.tag_off, self.tag_pos = p["tag"]
         self.sfx_off, self.sfx_pos = p["sfx"]
+        self._agent_st_a = array("d", bytes(8 * self.agent_pos.shape[0]))
+        self.agent_st = self._agent_st_a
+        for i in range(self.agent_pos.shape[0]):
+            self.agent_st[i] = self.start[self.agent_pos[i]]
 
     cdef void _postings(self, str name, int[::1] codes):
         cdef Py_ssize_t i, n = self.n, ncodes = 0
@@ -470,6 +476,70 @@ cdef class Segment:
             return starts_a[:got], ids_a[:got]
         return starts_a, ids_a
 
+    def search_agent(self, int code, double lo, double hi, double min_dur, double max_dur, bint newest,
+                     Py_ssize_t need):
+        """`search` of the plan (agents=(code,), lo, hi, min_dur, max_dur, newest) with no other filter
+        and no cursor: the same rows as lists, (start, id) keys and ids. The agent's posting starts are contiguous, so the
+        time cut is a bisection there and only the matching rows' columns are read."""
+        cdef Py_ssize_t a, b, m, k, i, got = 0, ahead
+        cdef double d
+        cdef long long rid
+        if need <= 0 or code < 0 or code + 1 >= self.agent_off.shape[0] or not lo < hi:
+            return [], []
+        a = self.agent_off[code]
+        b = self.agent_off[code + 1]
+        cdef Py_ssize_t end = b
+        while a < b:  # first posting with start >= lo
+            m = (a + b) >> 1
+            if self.agent_st[m] < lo:
+                a = m + 1
+            else:
+                b = m
+        b = end
+        end = a
+        while end < b:  # first posting with start >= hi
+            m = (end + b) >> 1
+            if self.agent_st[m] < hi:
+                end = m + 1
+            else:
+                b = m
+        b = end
+        if need > b - a:
+            need = b - a
+        keys = []
+        ids = []
+        if need == 0:
+            return keys, ids
+        cdef const int* pos = &self.agent_pos[0]
+        for k in range(min(PREFETCH_AHEAD, b - a)):
+            i = pos[b - 1 - k] if newest else pos[a + k]
+            CTID_PREFETCH(&self.flags[i]); CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+        for k in range(b - a):
+            if got >= need:
+                break
+            ahead = k + PREFETCH_AHEAD
+            if newest:
+                m = b - 1 - k
+                if ahead < b - a:
+                    i = pos[b - 1 - ahead]
+                    CTID_PREFETCH(&self.flags[i]); CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+            else:
+                m = a + k
+                if ahead < b - a:
+                    i = pos[a + ahead]
+                    CTID_PREFETCH(&self.flags[i]); CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+            i = pos[m]
+            if self.flags[i] & DELETED:
+                continue
+            d = self.duration[i]
+            if d < min_dur or d > max_dur:
+                continue
+            rid = self.rowid[i]
+            keys.append((self.agent_st[m], rid))
+            ids.append(rid)
+            got += 1
+        return keys, ids
+
     cdef Py_ssize_t _walk(self, plan, long long[::1] counts, double origin, double width, Py_ssize_t buckets):
         """Count matches; with `counts`, also add each up at [(queue + 1) * buckets + bucket]."""
         cdef CPlan p = _cplan(plan)
@@ -561,6 +631,7 @@ cdef class Segment:
     @property
     def nbytes(self):
         """Bytes held by the columns and posting lists (as 4-byte positions)."""
-        cols = sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
+        cols = (sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
+                + 8 * self.agent_st.shape[0])
         return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
                            + self.sfx_pos.shape[0])

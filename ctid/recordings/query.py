@@ -41,11 +41,15 @@ class NumberMatch:
         return int(self.digits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Query:
     """What to find. Empty tuples and None mean "any". Time is `since <= start < until`,
     durations and QA scores are inclusive ranges. `cursor` continues a previous page
-    (its `next_cursor`); `offset` skips rows (after the cursor, if both are given)."""
+    (its `next_cursor`); `offset` skips rows (after the cursor, if both are given).
+
+    Fields are keyword-only. A query is made per search, so `__init__` stores only the
+    fields given and the others read the defaults from the class (a frozen dataclass's own
+    `__init__` would pay one `object.__setattr__` per field, most of a simple search's time)."""
 
     since: float | None = None
     until: float | None = None
@@ -67,6 +71,15 @@ class Query:
     limit: int = 100
     offset: int = 0
     cursor: tuple[float, int] | None = None
+
+    def __init__(self, **fields: Any) -> None:
+        if not fields.keys() <= _QUERY_FIELDS:
+            unknown = sorted(set(fields) - _QUERY_FIELDS)
+            raise TypeError(f"Query has no field {unknown[0]!r}")
+        self.__dict__.update(fields)
+
+
+_QUERY_FIELDS = frozenset(Query.__dataclass_fields__)
 
 
 def number_match(field: str, text: Any) -> NumberMatch:
