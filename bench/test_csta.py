@@ -1,4 +1,4 @@
-"""CSTA driver throughput: CSTA XML events through the driver (DMCC framing, defusedxml,
+"""CSTA driver throughput: CSTA XML events through the driver (DMCC framing, expat with the refusals,
 mapper) into the real daemon's bus, beside the Asterisk driver on the same traffic.
 
 One seeded, busy call center (ctid.sim: 60 agents, ten times the default arrival rates,

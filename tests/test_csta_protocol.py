@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from ctid.drivers.csta import requests as rq
-from ctid.drivers.csta.protocol import (EVENT_ID, NS_CSTA, NS_SESSION, CstaError, FrameParser, encode, element_dict)
+from ctid.drivers.csta.protocol import (EVENT_ID, NS_CSTA, NS_SESSION, CstaError, FrameParser, encode, parse)
 
 DELIVERED = {"monitorCrossRefID": "7", "connection": {"callID": "1001", "deviceID": "1003"},
              "alertingDevice": {"deviceIdentifier": "1003"}, "callingDevice": {"deviceIdentifier": "+4420"},
@@ -175,7 +175,6 @@ def test_negative_answers_raise_with_their_code():
         rq.check_answer("StartApplicationSession", neg)
 
 
-def test_element_dict_keeps_private_data_by_local_name():
-    from defusedxml.ElementTree import fromstring
-    root = fromstring(b'<a xmlns="urn:x"><b><c xmlns="urn:y">1</c><d/></b></a>')
-    assert element_dict(root) == {"b": {"c": "1", "d": ""}}
+def test_parse_keeps_private_data_by_local_name():
+    root, body = parse(b'<a xmlns="urn:x"><b><c xmlns="urn:y">1</c><d/><d>2</d></b></a>')
+    assert root == "urn:x}a" and body == {"b": {"c": "1", "d": ["", "2"]}}

@@ -32,12 +32,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping
 from xml.parsers.expat import XML_PARAM_ENTITY_PARSING_NEVER, ExpatError, ParserCreate
 from xml.sax.saxutils import escape
-
-if TYPE_CHECKING:
-    from xml.etree.ElementTree import Element
 
 NS_CSTA = "http://www.ecma-international.org/standards/ecma-323/csta/ed3"
 NS_SESSION = "http://www.ecma-international.org/standards/ecma-354/appl_session"
@@ -74,25 +71,6 @@ class Message:
     @property
     def is_event(self) -> bool:
         return self.invoke_id == EVENT_ID
-
-
-def element_dict(el: Element) -> Any:
-    """An ElementTree element's children as a dict of local name -> value; a leaf is its
-    text: what `parse` builds from the bytes directly (kept for callers holding elements)."""
-    out: dict[str, Any] = {}
-    for child in el:
-        tag = child.tag
-        local = tag[tag.rfind("}") + 1:] if tag[0] == "{" else tag
-        value = element_dict(child) if len(child) else (child.text or "")
-        if local in out:
-            prev = out[local]
-            if isinstance(prev, list):
-                prev.append(value)
-            else:
-                out[local] = [prev, value]
-        else:
-            out[local] = value
-    return out
 
 
 def as_list(value: Any) -> list[Any]:
@@ -150,7 +128,7 @@ def _local(name: str) -> str:
 
 def parse(body: bytes) -> tuple[str, dict[str, Any]]:
     """One XML document -> (root's expat name, `ns}local` or `local`; its children as a
-    dict as `element_dict` makes them). Raises ExpatError (malformed), `Refused`, or
+    dict of local name -> value, a leaf's value its text, a repeated name a list). Raises ExpatError (malformed), `Refused`, or
     LookupError / ValueError (an encoding expat cannot use)."""
     if len(_INTERN) > 4096:  # names expat has seen, shared by all documents (bounded)
         _INTERN.clear()
