@@ -205,6 +205,8 @@ cdef class Segment:
     cdef object _dir
     cdef double[::1] agent_st  # start of each agent posting, contiguous: the time cut never touches the columns
     cdef object _agent_st_a
+    cdef long long[::1] agent_rid  # database id of each agent posting, beside its start
+    cdef object _agent_rid_a
     cdef Py_ssize_t ndeleted  # rows marked deleted: with none, search_agent reads no flags
 
     def __init__(self, cols):
@@ -262,8 +264,11 @@ cdef class Segment:
                 self.ndeleted += 1
         self._agent_st_a = array("d", bytes(8 * self.agent_pos.shape[0]))
         self.agent_st = self._agent_st_a
+        self._agent_rid_a = array("q", bytes(8 * self.agent_pos.shape[0]))
+        self.agent_rid = self._agent_rid_a
         for i in range(self.agent_pos.shape[0]):
             self.agent_st[i] = self.start[self.agent_pos[i]]
+            self.agent_rid[i] = self.rowid[self.agent_pos[i]]
 
     cdef void _postings(self, str name, int[::1] codes):
         cdef Py_ssize_t i, n = self.n, ncodes = 0
@@ -555,7 +560,7 @@ cdef class Segment:
         cdef bint deletions = self.ndeleted > 0
         for k in range(min(PREFETCH_AHEAD, b - a)):
             i = pos[b - 1 - k] if newest else pos[a + k]
-            CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+            CTID_PREFETCH(&self.duration[i])
         for k in range(b - a):
             if got >= need:
                 break
@@ -564,19 +569,19 @@ cdef class Segment:
                 m = b - 1 - k
                 if ahead < b - a:
                     i = pos[b - 1 - ahead]
-                    CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+                    CTID_PREFETCH(&self.duration[i])
             else:
                 m = a + k
                 if ahead < b - a:
                     i = pos[a + ahead]
-                    CTID_PREFETCH(&self.duration[i]); CTID_PREFETCH(&self.rowid[i])
+                    CTID_PREFETCH(&self.duration[i])
             i = pos[m]
             if deletions and self.flags[i] & DELETED:
                 continue
             d = self.duration[i]
             if d < min_dur or d > max_dur:
                 continue
-            rid = self.rowid[i]
+            rid = self.agent_rid[m]
             keys.append((self.agent_st[m], rid))
             ids.append(rid)
             got += 1
@@ -675,6 +680,6 @@ cdef class Segment:
     def nbytes(self):
         """Bytes held by the columns and posting lists (as 4-byte positions)."""
         cols = (sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
-                + 8 * self.agent_st.shape[0])
+                + 16 * self.agent_st.shape[0])
         return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
                            + self.sfx_pos.shape[0])

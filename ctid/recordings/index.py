@@ -38,7 +38,7 @@ _FAST_FIELDS = frozenset(("since", "until", "agents", "min_duration", "max_durat
 TAIL = 4096  # live recordings kept unsealed; a query builds the tail's segment once per change
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Page:
     """One page of a search: database ids and (start, id) keys in order, and the cursor of the
     next page (None when this page was the last)."""
@@ -46,6 +46,12 @@ class Page:
     ids: list[int]
     keys: list[tuple[float, int]]
     next_cursor: str | None
+
+    def __init__(self, ids: list[int], keys: list[tuple[float, int]], next_cursor: str | None) -> None:
+        d = self.__dict__  # one page per search: plain stores, not a frozen dataclass's object.__setattr__
+        d["ids"] = ids
+        d["keys"] = keys
+        d["next_cursor"] = next_cursor
 
 
 class Codes:
