@@ -260,6 +260,55 @@ class DaemonThread:
             self.loop.close()
 
 
+def dispatch_rounds(benchmark: Any, events: list[dict[str, Any]], rounds: int, start: Any) -> list[dict[str, float]]:
+    """Rounds of `Daemon.dispatch` flooded with `events` (a fresh copy each round: dispatch
+    mutates them) on the daemon's loop, timed to a subscriber process's receipt of the last.
+
+    `start()` returns (config, subscriber Child) for a fresh daemon with that subscriber
+    connected; it may also return a third item, a function applied to the DaemonThread
+    before the round (e.g. to switch the store off). One dict per round: window_s, events_s,
+    missing."""
+    out: list[dict[str, float]] = []
+    live: list[DaemonThread] = []
+
+    async def flood(dispatch, batch) -> int:
+        t0 = time.time_ns()
+        for event in batch:
+            dispatch(event)
+        return t0
+
+    def setup():
+        config, sub, *prepare = start()
+        dt = DaemonThread(config, drivers=False)
+        live.append(dt)
+        for fn in prepare:
+            fn(dt)
+        sub.recv(timeout=30)
+        wait_until(lambda: dt.daemon.counters.get("bus.subscribe") >= 1, 30, "the subscription")
+        return ({"dt": dt, "sub": sub, "events": [dict(e) for e in events]},), {}
+
+    def run(ctx) -> None:
+        dt = ctx["dt"]
+        ctx["t0"] = dt.call(flood(dt.daemon.dispatch, ctx["events"]), 60)
+        ctx["sub"].send(until_seq=len(ctx["events"]), after_seq=0, timeout=60)
+        ctx["result"] = ctx["sub"].recv(timeout=90)
+
+    def teardown(ctx) -> None:
+        ctx["dt"].stop()
+        live.remove(ctx["dt"])
+        res = ctx["result"]
+        window = (res["t_last"] - ctx["t0"]) / 1e9
+        out.append({"window_s": window, "events_s": res["n_window"] / window, "missing": res["missing"]})
+        ctx["sub"].close()
+
+    try:
+        benchmark.pedantic(run, setup=setup, teardown=teardown, rounds=rounds, iterations=1)
+    finally:
+        for dt in live:
+            dt.stop()
+    return out
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.01) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

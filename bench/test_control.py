@@ -21,12 +21,11 @@ import socket
 import statistics
 import subprocess
 import sys
-import time
 from typing import Any
 
 import pytest
 
-from benchlib import DaemonThread, daemon_config, env_float, env_int, free_port, map_events, wait_until
+from benchlib import DaemonThread, daemon_config, dispatch_rounds, env_float, env_int, free_port, map_events, wait_until
 
 RATE = env_int("CTID_BENCH_CONTROL_RATE", 500)
 SECONDS = env_float("CTID_BENCH_CONTROL_SECONDS", 5.0)
@@ -114,16 +113,7 @@ def mapped(mixed_day: bytes, mixed_day_stats) -> list[dict[str, Any]]:
 def test_event_throughput(benchmark, security, mapped, children, report, tmp_path_factory) -> None:
     from ctid.security.keys import KeyStore, server_keys
 
-    rounds: list[float] = []
-    live: list[DaemonThread] = []
-
-    async def flood(dispatch, events) -> int:
-        t0 = time.time_ns()
-        for event in events:
-            dispatch(event)
-        return t0
-
-    def setup():
+    def start():
         tmp = tmp_path_factory.mktemp("ctid")
         config = daemon_config(tmp, free_port())
         args: list[str] = []
@@ -133,32 +123,11 @@ def test_event_throughput(benchmark, security, mapped, children, report, tmp_pat
                                                                          server_key=str(key_file)))
             info, secret = KeyStore(config.database.url).new("admin", "bench")
             args = [server_keys(key_file)[0].decode(), info.key, secret]
-        sub = children("subscriber_proc.py", config.bus.pub, "count", *args)
-        dt = DaemonThread(config, drivers=False)
-        live.append(dt)
-        sub.recv(timeout=30)
-        wait_until(lambda: dt.daemon.counters.get("bus.subscribe") >= 1, 30, "the subscription")
-        return ({"dt": dt, "sub": sub, "events": [dict(e) for e in mapped]},), {}
+        return config, children("subscriber_proc.py", config.bus.pub, "count", *args)
 
-    def run(ctx) -> None:
-        dt = ctx["dt"]
-        ctx["t0"] = dt.call(flood(dt.daemon.dispatch, ctx["events"]), 60)
-        ctx["sub"].send(until_seq=len(ctx["events"]), after_seq=0, timeout=60)
-        ctx["result"] = ctx["sub"].recv(timeout=90)
-
-    def teardown(ctx) -> None:
-        ctx["dt"].stop()
-        live.remove(ctx["dt"])
-        res = ctx["result"]
-        assert res["missing"] == 0, res
-        rounds.append(res["n_window"] / ((res["t_last"] - ctx["t0"]) / 1e9))
-        ctx["sub"].close()
-
-    try:
-        benchmark.pedantic(run, setup=setup, teardown=teardown, rounds=max(ROUNDS, 5), iterations=1)
-    finally:
-        for dt in live:
-            dt.stop()
+    results = dispatch_rounds(benchmark, mapped, max(ROUNDS, 5), start)
+    assert all(r["missing"] == 0 for r in results), results
+    rounds = [r["events_s"] for r in results]
     events_s = statistics.median(rounds)
     benchmark.extra_info.update({"events": len(mapped), "events_s_rounds": rounds, "events_s_median": events_s})
     report.add(f"control.{security}_events_s", f"events/s dispatch -> subscriber, {security} bus (median)",

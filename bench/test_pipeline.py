@@ -32,8 +32,8 @@ from typing import Any
 import pytest
 import zmq
 
-from benchlib import (DaemonThread, capture_payloads, cpu_by_thread, cpu_delta, daemon_config, env_int, free_port,
-                      map_events, transcript_path, wait_until)
+from benchlib import (DaemonThread, capture_payloads, cpu_by_thread, cpu_delta, daemon_config, dispatch_rounds, env_int,
+                      free_port, map_events, transcript_path, wait_until)
 
 REPS = env_int("CTID_BENCH_REPS", 100)
 ROUNDS = env_int("CTID_BENCH_ROUNDS", 3)
@@ -178,46 +178,14 @@ def test_ctid_dispatch_only(benchmark, store, mapped, children, report, tmp_path
     `Daemon.dispatch` (state, bus publish, store submit) as fast as it takes them; the same
     subscriber process. Compare with the raw pyzmq baseline's events/s. `store-off`: the
     same diagnostic as above."""
-    rounds: list[dict[str, float]] = []
-    live: list[DaemonThread] = []
-
-    async def flood(dispatch, events) -> int:
-        t0 = time.time_ns()
-        for event in events:
-            dispatch(event)
-        return t0
-
-    def setup():
+    def start():
         config = daemon_config(tmp_path_factory.mktemp("ctid"), free_port())
         sub = children("subscriber_proc.py", config.bus.pub, "count")
-        dt = DaemonThread(config, drivers=False)
-        live.append(dt)
         if store == "store-off":
-            dt.daemon.store.submit = lambda event: None
-        sub.recv(timeout=30)
-        wait_until(lambda: dt.daemon.counters.get("bus.subscribe") >= 1, 30, "the subscription")
-        events = [dict(e) for e in mapped]  # dispatch mutates its events
-        return ({"dt": dt, "sub": sub, "events": events},), {}
+            return config, sub, lambda dt: setattr(dt.daemon.store, "submit", lambda event: None)
+        return config, sub
 
-    def run(ctx) -> None:
-        dt = ctx["dt"]
-        ctx["t0"] = dt.call(flood(dt.daemon.dispatch, ctx["events"]), 60)
-        ctx["sub"].send(until_seq=len(ctx["events"]), after_seq=0, timeout=60)
-        ctx["result"] = ctx["sub"].recv(timeout=90)
-
-    def teardown(ctx) -> None:
-        ctx["dt"].stop()
-        live.remove(ctx["dt"])
-        res = ctx["result"]
-        window = (res["t_last"] - ctx["t0"]) / 1e9
-        rounds.append({"window_s": window, "events_s": res["n_window"] / window, "missing": res["missing"]})
-        ctx["sub"].close()
-
-    try:
-        benchmark.pedantic(run, setup=setup, teardown=teardown, rounds=max(ROUNDS, 5), iterations=1)
-    finally:
-        for dt in live:
-            dt.stop()
+    rounds = dispatch_rounds(benchmark, mapped, max(ROUNDS, 5), start)
     events_s = _median(rounds, "events_s")
     benchmark.extra_info.update({"events": len(mapped), "events_s_median": events_s, "rounds": rounds})
     if store == "store-on":
