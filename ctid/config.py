@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +53,6 @@ class LogConfig:
 
 
 @dataclass(frozen=True)
-class DriverConfig:
-    kind: str
-    name: str
-    host: str = "127.0.0.1"
-    port: int = 5038
-    username: str = ""
-    secret: str = field(default="", repr=False)  # never printed or logged
-    options: dict[str, Any] = field(default_factory=dict)  # driver-specific keys
-
-
-@dataclass(frozen=True)
 class QueueConfig:
     """A `[[queue]]` table, as `ctid import asterisk-queues` writes it."""
 
@@ -75,6 +64,25 @@ class QueueConfig:
     servicelevel: int = 20  # seconds: "answered within" for this queue's service level (0 = 20)
     weight: int = 0
     members: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    kind: str
+    name: str
+    host: str = "127.0.0.1"
+    port: int = 5038
+    username: str = ""
+    secret: str = field(default="", repr=False)  # never printed or logged
+    options: dict[str, Any] = field(default_factory=dict)  # driver-specific keys
+    queues: tuple[QueueConfig, ...] = ()  # the site's [[queue]] tables, for the defaults they give
+
+    def wrapup(self) -> dict[str, float]:
+        """After-call work seconds per queue: the `[[queue]] wrapuptime`s, overridden by the
+        driver's own `wrapup` option (the PBX announces no ACW length, so this is where it comes from)."""
+        seconds = {q.name: float(q.wrapuptime) for q in self.queues if q.wrapuptime > 0}
+        seconds.update({str(k): float(v) for k, v in dict(self.options.get("wrapup", {})).items()})
+        return seconds
 
 
 _QUEUE_INTS = ("timeout", "wrapuptime", "maxlen", "servicelevel", "weight")
@@ -249,6 +257,7 @@ def parse(raw: dict, source: str = "<string>") -> Config:
     routing = parse_routing(raw.get("routing"), c.errors)
     if c.errors:
         raise ConfigError(source, c.errors)
+    drivers = tuple(replace(d, queues=queues) for d in drivers)
     return Config(site, bus, database, log, drivers, plugins, source, queues, routing)
 
 

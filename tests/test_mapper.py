@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from ctid import config
+from ctid.drivers.asterisk import AsteriskDriver
 from ctid.drivers.asterisk.mapper import AsteriskMapper
+from ctid.metrics import Counters
 from ctid.state import State
 
 
@@ -94,8 +97,8 @@ def test_attended_transfer_merges_a_consultation_call_with_its_own_linkedid():
     assert cleared[0]["transfers"] == 1 and cleared[0]["disposition"] == "answered"
 
 
-def test_agent_complete_after_hangup_without_channel_fields_gives_acw():
-    run = Run(wrapup={"sales": 15})
+def _answered_then_complete(run: Run) -> dict:
+    """A sales call Alice answers; the caller hangs up; AgentComplete comes after the Hangup."""
     run.feed(member("QueueMemberStatus"))
     cust = "SIP/trunk-0000000f"
     run.feed(chan("Newchannel", "5.1", "5.1", cust), chan("Newstate", "5.1", "5.1", cust))
@@ -104,11 +107,30 @@ def test_agent_complete_after_hangup_without_channel_fields_gives_acw():
     run.feed(chan("Hangup", "5.1", "5.1", cust, Cause=16))
     run.feed({"Event": "AgentComplete", "Queue": "sales", "Interface": "PJSIP/1001", "MemberName": "Alice",
               "HoldTime": "2", "TalkTime": "1", "Reason": "caller"})
-    acw = run.events[-1]
+    return run.events[-1]
+
+
+def test_agent_complete_after_hangup_without_channel_fields_gives_acw():
+    run = Run(wrapup={"sales": 15})
+    acw = _answered_then_complete(run)
     assert acw["type"] == "agent.acw" and acw["call_id"] == "5.1" and acw["duration"] == 15.0
     assert run.state.agents["1001"].state == "acw"
     snap = run.state.snapshot(now=run.t + 16)
     assert snap["agents"][0]["state"] == "ready"  # after-call work ends by itself
+
+
+def test_acw_length_defaults_to_the_queue_tables_wrapuptime():
+    """The driver takes `[[queue]] wrapuptime` (what `ctid import asterisk-queues` writes) unless its
+    own `wrapup` option names the queue."""
+    cfg = config.parse({"site": "hq", "driver": [{"kind": "asterisk", "wrapup": {"vip": 5}}],
+                        "queue": [{"name": "sales", "wrapuptime": 12}, {"name": "vip", "wrapuptime": 30},
+                                  {"name": "support"}]})
+    driver = AsteriskDriver(cfg.drivers[0], lambda event: None, Counters())
+    assert driver.mapper.queue_wrapup == {"sales": 12.0, "vip": 5.0}
+    run = Run()
+    run.mapper = driver.mapper
+    acw = _answered_then_complete(run)
+    assert acw["type"] == "agent.acw" and acw["duration"] == 12.0
 
 
 def test_pause_without_queue_applies_to_every_queue_and_console_pauses_are_caught():

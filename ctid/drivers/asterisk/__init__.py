@@ -15,7 +15,7 @@ from ctid.metrics import Counters
 #: `[[driver]]` keys this driver reads besides host/port/username/secret.
 OPTIONS = {
     "inbound_contexts": "dialplan contexts whose calls are inbound (list of strings)",
-    "wrapup": "after-call work seconds per queue, when members carry none ({queue = seconds})",
+    "wrapup": "after-call work seconds per queue when members carry none ({queue = seconds}; default: [[queue]] wrapuptime)",
     "internal_digits": "dialled numbers up to this many digits are internal calls (int, default 5)",
     "connect_timeout": "seconds to wait for the TCP connection (default 5)",
     "resync_timeout": "seconds to wait for QueueStatus/CoreShowChannels after login (default 10)",
@@ -44,7 +44,7 @@ class AsteriskDriver:
         self.mapper = AsteriskMapper(
             source=config.name,
             inbound_contexts=tuple(opts.get("inbound_contexts", DEFAULT_INBOUND_CONTEXTS)),
-            wrapup={str(k): float(v) for k, v in dict(opts.get("wrapup", {})).items()},
+            wrapup=config.wrapup(),
             internal_digits=int(opts.get("internal_digits", 5)),
         )
         link_opts = LinkOptions(config.host, config.port, config.username, config.secret)
