@@ -126,7 +126,7 @@ def _local(name: str) -> str:
     return local
 
 
-def parse(body: bytes) -> tuple[str, dict[str, Any]]:
+def py_parse(body: bytes) -> tuple[str, dict[str, Any]]:
     """One XML document -> (root's expat name, `ns}local` or `local`; its children as a
     dict of local name -> value, a leaf's value its text, a repeated name a list). Raises ExpatError (malformed), `Refused`, or
     LookupError / ValueError (an encoding expat cannot use)."""
@@ -193,8 +193,8 @@ def parse(body: bytes) -> tuple[str, dict[str, Any]]:
     return root, {}  # a root without child elements
 
 
-class FrameParser:
-    """Incremental DMCC frame parser.
+class PyFrameParser:
+    """Incremental DMCC frame parser (the specification; see `FrameParser` below).
 
     `feed(data)` returns the complete, well-formed messages in arrival order; a partial
     frame waits for the next call. Bad input never raises: a bad body is counted in
@@ -250,7 +250,7 @@ class FrameParser:
     def decode(self, invoke_id: str, body: bytes) -> Message | None:
         """One frame's XML; None (counted, described) when it is not a CSTA message."""
         try:
-            tag, fields = parse(body)
+            tag, fields = py_parse(body)
         except Refused as exc:  # a DTD, entities, too deep: refused before any use
             self._error(f"refused XML ({type(exc).__name__})", body)
             return None
@@ -264,6 +264,16 @@ class FrameParser:
             self._error(f"wrong namespace {ns or '(none)'!r} for <{name}>", body)
             return None
         return Message(invoke_id, name, fields, ns)
+
+
+try:  # the compiled twin, when the extension was built (it drives this same expat from C)
+    from ctid._fast.cstaxml import FrameParser, parse  # type: ignore[import-not-found]
+
+    COMPILED = True
+except ImportError:  # pragma: no cover - depends on the build
+    FrameParser = PyFrameParser  # type: ignore[misc,assignment]
+    parse = py_parse
+    COMPILED = False
 
 
 # -- encoding ---------------------------------------------------------------------------------

@@ -52,13 +52,15 @@ _KNOWN: dict[str, frozenset[str]] = {
 }
 
 
+#: Per event, everything it carries that the mapper reads (_COMMON and its own), in one set.
+_READ: dict[str, frozenset[str]] = {name: _COMMON | known for name, known in _KNOWN.items()}
+
+
 def unread(name: str, body: dict[str, Any]) -> dict[str, Any]:
     """The elements of a `name` message the mapper does not read, and its unread private data."""
-    extra: dict[str, Any] = {}
-    known = _KNOWN.get(name, frozenset())
-    for key, value in body.items():
-        if key not in _COMMON and key not in known:
-            extra[key] = value
+    # Speed: one C-level subset test answers the usual case (nothing unread) for the body.
+    read = _READ.get(name, _COMMON)
+    extra = {} if read.issuperset(body) else {key: value for key, value in body.items() if key not in read}
     for key, value in private_data(body).items():
         if key not in _PRIVATE_KNOWN:
             extra[key] = value
