@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
-from ctid.store.mapping import Op
+from ctid.store.mapping import Rows
 
 log = logging.getLogger("ctid.store")
 
@@ -29,30 +30,35 @@ class AcwWaiting:
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def fold(self, ops: list[Op]) -> list[Op]:
-        """Put waiting and same-batch acw values into the batch's cdr rows; the other ops."""
-        cdrs = {op.key: op for op in ops if op.kind == "cdr"}
-        if not cdrs:
-            return ops
-        for key, op in cdrs.items():
+    def fold(self, rows: Rows) -> None:
+        """Put waiting and same-batch acw values into the batch's cdr rows; the acw updates
+        that went into one leave `rows.acw`."""
+        if not rows.cdr:
+            return
+        cdrs = rows.cdr_keys()
+        for key, cdr in cdrs.items():
             waiting = self._waiting.pop(key, None)
             if waiting is not None:
-                op.row["acw"] = waiting[0]
-        kept = []
-        for op in ops:
-            if op.kind == "acw" and op.key in cdrs:
-                cdrs[op.key].row["acw"] = op.row["acw"]
+                rows.set_acw(cdr, waiting[0])
+        kept: list[tuple[Any, str, str]] = []
+        kept_from: list[Any] = []
+        for update, event in zip(rows.acw, rows.acw_from):
+            cdr = cdrs.get((update[1], update[2]))
+            if cdr is not None:
+                rows.set_acw(cdr, update[0])
             else:
-                kept.append(op)
-        return kept
+                kept.append(update)
+                kept_from.append(event)
+        rows.acw, rows.acw_from = kept, kept_from
 
-    def keep(self, unmatched: list[Op]) -> None:
-        """Remember acw updates that found no cdr; drop expired and excess ones."""
+    def keep(self, unmatched: list[tuple[Any, str, str]]) -> None:
+        """Remember acw updates (acw, site, call_id) that found no cdr; drop expired and excess ones."""
         waiting = self._waiting
         now = time.monotonic()
-        for op in unmatched:
-            waiting.pop(op.key, None)
-            waiting[op.key] = (op.row["acw"], now)
+        for value, site, call_id in unmatched:
+            key = (site, call_id)
+            waiting.pop(key, None)
+            waiting[key] = (value, now)
         while waiting:
             key, (_, since) = next(iter(waiting.items()))
             if len(waiting) <= self.limit and now - since < self.ttl:

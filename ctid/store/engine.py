@@ -23,6 +23,11 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(db)
 
 
+def in_memory(url: str) -> bool:
+    """True for an in-memory SQLite database: it lives in this process only."""
+    return make_url(url).get_backend_name() == "sqlite" and _sqlite_file(url) is None
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """`create_engine(url)` with the store's defaults.
 

@@ -1,7 +1,7 @@
 """The batched store writer: `submit()` on the hot path, inserts on a background thread.
 
 `submit` only appends to a deque. A thread wakes every `flush_interval` seconds, or
-as soon as `batch_size` events wait, maps the events to rows (`mapping.ops_for`)
+as soon as `batch_size` events wait, maps the events to row tuples (`mapping.Rows`)
 and writes each batch in one transaction with one executemany per table.
 
 Failures never kill the thread and never lose rows silently:
@@ -30,9 +30,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from ctid.store.acw import AcwWaiting
-from ctid.store.dml import commit, commit_one
+from ctid.store.dml import Statements, commit, commit_one
 from ctid.store.engine import make_engine
-from ctid.store.mapping import Op, ops_for
+from ctid.store.mapping import Op, Rows
 from ctid.store.models import metadata
 
 log = logging.getLogger("ctid.store")
@@ -100,6 +100,7 @@ class StoreWriter:
         self._give_up_at = math.inf
         self._thread: threading.Thread | None = None
         self._engine: Engine | None = None
+        self._sql: Statements | None = None
         self._acw = AcwWaiting(acw_ttl, acw_max)
 
     # -- caller side -------------------------------------------------------------
@@ -122,6 +123,7 @@ class StoreWriter:
             raise RuntimeError("StoreWriter already started")
         self._engine = make_engine(self.url)
         metadata.create_all(self._engine)
+        self._sql = Statements(self._engine.dialect)
         self._thread = threading.Thread(target=self._run, name="ctid-store", daemon=True)
         self._thread.start()
 
@@ -241,10 +243,10 @@ class StoreWriter:
                     marker.set()
 
     def _write(self, batch: list[Mapping[str, Any]]) -> None:
-        ops: list[Op] = []
+        rows = Rows()
         for event in batch:
             try:
-                got, problem = ops_for(event)
+                problem = rows.add(event)
             except Exception as exc:
                 self.errors += 1
                 self.dropped += 1
@@ -256,22 +258,21 @@ class StoreWriter:
                 self.dropped += 1
                 ctx = {"reason": problem, "site": event.get("site"), "seq": event.get("seq")}
                 log.error("cdr not written", extra={"ctx": ctx})
-            ops.extend(got)
-        ops = self._acw.fold(ops)
-        if not ops:
+        self._acw.fold(rows)
+        if not rows:
             return
         try:
-            unmatched = self._retry(lambda: self._commit(ops))
+            unmatched = self._retry(lambda: self._commit(rows))
         except _GiveUp:
             raise
         except Exception as exc:
             self.errors += 1
-            ctx = {"rows": len(ops), "error": _short(exc)}
+            ctx = {"rows": len(rows), "error": _short(exc)}
             log.warning("batch failed; retrying row by row", extra={"ctx": ctx})
             unmatched = []
-            for op in ops:
+            for op in rows.ops():
                 try:
-                    unmatched += self._retry(lambda op=op: self._commit([op], one=True))  # type: ignore[misc]
+                    unmatched += self._retry(lambda op=op: self._commit(op, one=True))  # type: ignore[misc]
                 except _GiveUp:
                     raise
                 except Exception as row_exc:
@@ -303,7 +304,10 @@ class StoreWriter:
                     self._stop.wait(delay)  # close() cuts a long backoff short
                 delay = min(delay * 2, _MAX_BACKOFF)
 
-    def _commit(self, ops: list[Op], one: bool = False) -> list[Op]:
-        written, unmatched = (commit_one(self.engine, ops[0]) if one else commit(self.engine, ops))
+    def _commit(self, rows: Rows | Op, one: bool = False) -> list[tuple[Any, str, str]]:
+        """Write a batch (or, with `one`, one Op): the acw updates that found no cdr."""
+        sql = self._sql
+        assert sql is not None
+        written, unmatched = commit_one(self.engine, sql, rows) if one else commit(self.engine, sql, rows)  # type: ignore[arg-type]
         self.written += written
         return unmatched
