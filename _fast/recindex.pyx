@@ -11,7 +11,9 @@ walks the smallest of its time range and the posting lists it may use.
 
 from array import array
 
-from libc.math cimport floor, isnan
+cimport cpython.array as carray
+
+from libc.math cimport INFINITY, floor, isnan
 from libc.stdlib cimport qsort
 from libc.string cimport memcpy
 
@@ -36,6 +38,28 @@ DEF SRC_OTHER = 3
 
 DEF SUFFIX_CODES = 10000
 DEF SUFFIX_DIGITS = 4
+# An agent posting's duration code (1 byte): code c < DUR_READ means DUR_EDGE[c] <= duration <
+# DUR_EDGE[c + 1]. Whole seconds below 2 minutes, 5 s up to 10 minutes, 1 minute up to 49 minutes,
+# so the bounds people filter on (30 s, 1, 2, 5, 10, 15, 30 minutes) fall on edges and decide on the
+# code alone. DUR_READ means "read the row": a longer or negative duration, or a deleted recording.
+DEF DUR_READ = 255
+cdef double DUR_EDGE[256]
+for _k in range(256):
+    DUR_EDGE[_k] = _k if _k <= 120 else 120 + 5 * (_k - 120) if _k <= 216 else 600 + 60 * (_k - 216)
+
+
+cdef inline unsigned char _dur_code(double d) noexcept:
+    cdef int c
+    if not (0.0 <= d < DUR_EDGE[DUR_READ]):
+        return DUR_READ
+    c = <int>d if d < 120.0 else 120 + <int>((d - 120.0) / 5.0) if d < 600.0 else 216 + <int>((d - 600.0) / 60.0)
+    while c > 0 and d < DUR_EDGE[c]:  # (division may round across an edge)
+        c -= 1
+    while c < DUR_READ - 1 and d >= DUR_EDGE[c + 1]:
+        c += 1
+    return <unsigned char>c
+
+
 cdef unsigned char VOICEMAIL = 1
 cdef unsigned char DELETED = 2
 cdef long long POW10[19]
@@ -101,22 +125,38 @@ cdef inline bint _in(const int[::1] codes, int value) noexcept:
     return False
 
 
-cdef inline Py_ssize_t _first_ge(const double* st, Py_ssize_t a, Py_ssize_t b, double x) noexcept nogil:
-    """First k in [a, b) with st[k] >= x (b if none); st ascends. Same answer as a bisection, but
+# An agent posting, in one array per segment (16 bytes): its recording's start, and its database id
+# with the duration code (DUR_EDGE) in the top byte. A one-agent search reads nothing else.
+cdef struct Post:
+    double start
+    unsigned long long key
+
+DEF KEY_SHIFT = 56
+cdef unsigned long long KEY_ID = (1ULL << KEY_SHIFT) - 1  # ids from 0 to 2**56 - 1 fit beside the code
+
+
+cdef inline unsigned long long _post_key(long long rowid, unsigned char code) noexcept:
+    if rowid < 0 or <unsigned long long>rowid > KEY_ID:  # does not fit: the row has it
+        return (<unsigned long long>DUR_READ) << KEY_SHIFT
+    return ((<unsigned long long>code) << KEY_SHIFT) | <unsigned long long>rowid
+
+
+cdef inline Py_ssize_t _first_ge(const Post* st, Py_ssize_t a, Py_ssize_t b, double x) noexcept nogil:
+    """First k in [a, b) with st[k].start.start >= x (b if none); the starts ascend. Same answer as a bisection, but
     it starts where x falls if the starts are evenly spread and gallops from there, so it touches
     a few cache lines instead of one per halving."""
     cdef Py_ssize_t g, lo, hi, step, probe, m
-    if a >= b or not (st[a] < x):
+    if a >= b or not (st[a].start < x):
         return a
-    if st[b - 1] < x:
+    if st[b - 1].start < x:
         return b
-    # st[a] < x <= st[b - 1]: the answer is in (a, b - 1]
-    g = a + <Py_ssize_t>((x - st[a]) / (st[b - 1] - st[a]) * (b - 1 - a))
+    # st[a].start < x <= st[b - 1].start: the answer is in (a, b - 1]
+    g = a + <Py_ssize_t>((x - st[a].start) / (st[b - 1].start - st[a].start) * (b - 1 - a))
     if g <= a:
         g = a + 1
     if g > b - 1:
         g = b - 1
-    if st[g] < x:  # answer in (g, b - 1]
+    if st[g].start < x:  # answer in (g, b - 1]
         lo = g + 1
         hi = b - 1
         step = 1
@@ -124,7 +164,7 @@ cdef inline Py_ssize_t _first_ge(const double* st, Py_ssize_t a, Py_ssize_t b, d
             probe = g + step
             if probe >= b - 1:
                 break
-            if st[probe] >= x:
+            if st[probe].start >= x:
                 hi = probe
                 break
             lo = probe + 1
@@ -137,14 +177,14 @@ cdef inline Py_ssize_t _first_ge(const double* st, Py_ssize_t a, Py_ssize_t b, d
             probe = g - step
             if probe <= a:
                 break
-            if st[probe] < x:
+            if st[probe].start < x:
                 lo = probe + 1
                 break
             hi = probe
             step <<= 1
     while lo < hi:
         m = (lo + hi) >> 1
-        if st[m] < x:
+        if st[m].start < x:
             lo = m + 1
         else:
             hi = m
@@ -160,6 +200,7 @@ cdef struct CPlan:
 
 
 _NONE = array("i")
+cdef carray.array _DOUBLES = array("d")  # the template of the starts a search_agent returns
 
 
 cdef class _Sets:
@@ -188,6 +229,14 @@ cdef CPlan _cplan(plan):
     return p
 
 
+cdef inline bint _plain(CPlan* p, _Sets s) noexcept:
+    """Does the plan filter rows on nothing but the time range and the cursor (and deletion)?"""
+    return (p.min_dur == -INFINITY and p.max_dur == INFINITY and p.voicemail < 0 and p.tag < 0 and not p.qa_filter
+            and p.caller_mode < 0 and p.called_mode < 0 and p.sfx_len == 0 and s.agents.shape[0] == 0
+            and s.queues.shape[0] == 0 and s.teams.shape[0] == 0 and s.directions.shape[0] == 0
+            and s.dispositions.shape[0] == 0)
+
+
 cdef class Segment:
     """Recordings sorted by (start, id), with posting lists; see the module docstring."""
 
@@ -203,15 +252,12 @@ cdef class Segment:
     cdef int[::1] agent_pos, queue_pos, tag_pos, sfx_pos
     cdef double[::1] dir_start
     cdef object _dir
-    cdef double[::1] agent_st  # start of each agent posting, contiguous: the time cut never touches the columns
-    cdef object _agent_st_a
-    cdef long long[::1] agent_rid  # database id of each agent posting, beside its start
-    cdef object _agent_rid_a
-    cdef Py_ssize_t ndeleted  # rows marked deleted: with none, search_agent reads no flags
+    cdef object _agent_posts  # the array holding `posts`
+    cdef Post* posts  # one per agent posting (agent_pos order): the time cut and the page never touch the columns
 
     def __init__(self, cols):
         global _sort_start, _sort_rowid
-        cdef Py_ssize_t n = len(cols), i
+        cdef Py_ssize_t n = len(cols), i, j
         cdef double[::1] st = cols.start
         cdef long long[::1] rid = cols.rowid
         cdef bint ordered = True
@@ -258,17 +304,13 @@ cdef class Segment:
         self.queue_off, self.queue_pos = p["queue"]
         self.tag_off, self.tag_pos = p["tag"]
         self.sfx_off, self.sfx_pos = p["sfx"]
-        self.ndeleted = 0
-        for i in range(n):
-            if self.flags[i] & DELETED:
-                self.ndeleted += 1
-        self._agent_st_a = array("d", bytes(8 * self.agent_pos.shape[0]))
-        self.agent_st = self._agent_st_a
-        self._agent_rid_a = array("q", bytes(8 * self.agent_pos.shape[0]))
-        self.agent_rid = self._agent_rid_a
+        self._agent_posts = array("q", bytes(sizeof(Post) * (self.agent_pos.shape[0] + 1)))  # (+1: never empty)
+        cdef long long[::1] raw = self._agent_posts
+        self.posts = <Post*>&raw[0]
         for i in range(self.agent_pos.shape[0]):
-            self.agent_st[i] = self.start[self.agent_pos[i]]
-            self.agent_rid[i] = self.rowid[self.agent_pos[i]]
+            j = self.agent_pos[i]
+            self.posts[i].start = self.start[j]
+            self.posts[i].key = _post_key(self.rowid[j], DUR_READ if self.flags[j] & DELETED else _dur_code(self.duration[j]))
 
     cdef void _postings(self, str name, int[::1] codes):
         cdef Py_ssize_t i, n = self.n, ncodes = 0
@@ -536,56 +578,69 @@ cdef class Segment:
             return starts_a[:got], ids_a[:got]
         return starts_a, ids_a
 
-    def search_agent(self, int code, double lo, double hi, double min_dur, double max_dur, bint newest,
-                     Py_ssize_t need):
-        """`search` of the plan (agents=(code,), lo, hi, min_dur, max_dur, newest) with no other filter
-        and no cursor: the same rows as lists, (start, id) keys and ids. The agent's posting starts are contiguous, so the
-        time cut is a bisection there and only the matching rows' columns are read."""
-        cdef Py_ssize_t a, b, m, k, i, got = 0, ahead
+    def search_agent(self, int code, q):
+        """`search` of the `Query` q restricted to the one agent `code`, for a q whose only other
+        fields are since, until, min_duration, max_duration, order and limit (the index checks
+        that, and access control): up to q.limit + 1 rows (one more: is there a next page?), as
+        (ids, starts), a list and an array('d'), in q's order. One call from the query to the rows.
+
+        Reads the agent's postings only, which are contiguous: the day is cut on their starts, the
+        duration range is decided on their duration codes, and ids come from beside the starts. Only
+        a posting whose code cannot decide (DUR_READ, or a bound inside its code's range) reads its
+        row: the cache misses on the ~30 scattered rows of an agent's day were most of q1's time."""
+        v = q.since
+        cdef double lo = -INFINITY if v is None else v
+        v = q.until
+        cdef double hi = INFINITY if v is None else v
+        v = q.min_duration
+        cdef double min_dur = -INFINITY if v is None else v
+        v = q.max_duration
+        cdef double max_dur = INFINITY if v is None else v
+        cdef bint newest = q.order == "newest"
+        cdef Py_ssize_t need = q.limit
+        need += 1
+        cdef Py_ssize_t a, b, m, k, got = 0, i
         cdef double d
-        cdef long long rid
+        cdef unsigned long long key
+        cdef unsigned char dc
+        cdef carray.array starts
+        ids = []
         if need <= 0 or code < 0 or code + 1 >= self.agent_off.shape[0] or not lo < hi:
-            return [], []
+            return ids, carray.clone(_DOUBLES, 0, False)
         cdef Py_ssize_t a0 = self.agent_off[code], b0 = self.agent_off[code + 1]
-        cdef const double* st = &self.agent_st[0] if self.agent_st.shape[0] else NULL
-        a = _first_ge(st, a0, b0, lo)
-        b = _first_ge(st, a, b0, hi)
+        cdef const Post* post = self.posts
+        a = _first_ge(post, a0, b0, lo)
+        b = _first_ge(post, a, b0, hi)
         if need > b - a:
             need = b - a
-        keys = []
-        ids = []
-        if need == 0:
-            return keys, ids
-        cdef const int* pos = &self.agent_pos[0]
-        cdef bint deletions = self.ndeleted > 0
-        for k in range(min(PREFETCH_AHEAD, b - a)):
-            i = pos[b - 1 - k] if newest else pos[a + k]
-            CTID_PREFETCH(&self.duration[i])
+        starts = carray.clone(_DOUBLES, need, False)
         for k in range(b - a):
-            if got >= need:
+            if got == need:
                 break
-            ahead = k + PREFETCH_AHEAD
-            if newest:
-                m = b - 1 - k
-                if ahead < b - a:
-                    i = pos[b - 1 - ahead]
-                    CTID_PREFETCH(&self.duration[i])
-            else:
-                m = a + k
-                if ahead < b - a:
-                    i = pos[a + ahead]
-                    CTID_PREFETCH(&self.duration[i])
-            i = pos[m]
-            if deletions and self.flags[i] & DELETED:
-                continue
-            d = self.duration[i]
-            if d < min_dur or d > max_dur:
-                continue
-            rid = self.agent_rid[m]
-            keys.append((self.agent_st[m], rid))
-            ids.append(rid)
+            m = b - 1 - k if newest else a + k
+            key = post[m].key
+            dc = <unsigned char>(key >> KEY_SHIFT)
+            if dc != DUR_READ:  # the duration is in [DUR_EDGE[dc], DUR_EDGE[dc + 1])
+                if DUR_EDGE[dc + 1] <= min_dur or DUR_EDGE[dc] > max_dur:
+                    continue
+                if DUR_EDGE[dc] < min_dur or DUR_EDGE[dc + 1] > max_dur:  # a bound falls inside
+                    d = self.duration[self.agent_pos[m]]
+                    if d < min_dur or d > max_dur:
+                        continue
+                ids.append(<long long>(key & KEY_ID))
+            else:  # the row decides (and has the id)
+                i = self.agent_pos[m]
+                if self.flags[i] & DELETED:
+                    continue
+                d = self.duration[i]
+                if d < min_dur or d > max_dur:
+                    continue
+                ids.append(self.rowid[i])
+            starts.data.as_doubles[got] = post[m].start
             got += 1
-        return keys, ids
+        if got < need:
+            carray.resize(starts, got)
+        return ids, starts
 
     cdef Py_ssize_t _walk(self, plan, long long[::1] counts, double origin, double width, Py_ssize_t buckets):
         """Count matches; with `counts`, also add each up at [(queue + 1) * buckets + bucket]."""
@@ -603,6 +658,16 @@ cdef class Segment:
             return 0
         if kind == 0:
             a, b = lo, hi
+            if _plain(&p, s):  # a time range (and cursor) only: no column but flags, start and queue
+                for i in range(a, b):
+                    if self.flags[i] & DELETED:
+                        continue
+                    total += 1
+                    if nq:
+                        f = floor((self.start[i] - origin) / width)
+                        if 0 <= f < buckets and self.queue[i] + 1 < nq:
+                            counts[(self.queue[i] + 1) * buckets + <Py_ssize_t>f] += 1
+                return total
         for k in range(a, b):
             i = k if kind == 0 else pos[k]
             if kind == 1 and k + PREFETCH_AHEAD < b:
@@ -636,11 +701,13 @@ cdef class Segment:
 
     def delete(self, double start, long long rowid):
         """Mark the recording (start, id) deleted; False if it is not here (or already deleted)."""
-        cdef Py_ssize_t i = self._key_bound(start, rowid, False)
+        cdef Py_ssize_t i = self._key_bound(start, rowid, False), k
         if i >= self.n or self.start[i] != start or self.rowid[i] != rowid or self.flags[i] & DELETED:
             return False
         self.flags[i] |= DELETED
-        self.ndeleted += 1
+        if self.agent[i] >= 0:  # the agent posting's code says "read the row", which is now deleted
+            k = Segment._post_lower(self.agent_pos, self.agent_off[self.agent[i]], self.agent_off[self.agent[i] + 1], i)
+            self.posts[k].key |= (<unsigned long long>DUR_READ) << KEY_SHIFT
         return True
 
     def live(self):
@@ -680,6 +747,6 @@ cdef class Segment:
     def nbytes(self):
         """Bytes held by the columns and posting lists (as 4-byte positions)."""
         cols = (sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
-                + 16 * self.agent_st.shape[0])
+                + sizeof(Post) * self.agent_pos.shape[0])
         return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
                            + self.sfx_pos.shape[0])

@@ -194,3 +194,59 @@ def test_time_ranges_over_many_directory_blocks(big_pair, since, span, order, ag
     want = oracle(recs, ADMIN, query)
     assert fast.search(ADMIN, query).ids == want == pure.search(ADMIN, query).ids
     assert fast.count(ADMIN, query) == pure.count(ADMIN, query)
+
+
+# -- the one-agent fast path (compiled `Segment.search_agent`) ----------------------------------
+
+# durations on, just below and just above the postings' duration-code edges (2 min, 10 min,
+# 49 min), fractional and negative ones, and ones past the last edge (read from the row)
+EDGE_DURATIONS = [-1.0, 0.0, 0.4, 1.0, 59.5, 60.0, 119.99, 120.0, 122.5, 125.0, 599.999, 600.0, 630.0, 660.0,
+                  2939.5, 2940.0, 5000.0, 1e9]
+EDGE_BOUNDS = [0.0, 0.5, 60.0, 60.25, 120.0, 122.5, 124.0, 600.0, 615.0, 2939.9, 2940.0, 4000.0, 1e12]
+
+
+def _no_plan(principal, query):  # a fast-path search must never build a Plan
+    raise AssertionError("the fast path built a Plan")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.builds(dict, start=st.floats(0, 1000, allow_nan=False),
+                               duration=st.sampled_from(EDGE_DURATIONS) | st.floats(-5, 4000, allow_nan=False),
+                               agent=st.sampled_from(["1001", "1001", "1002", None])), max_size=80),
+       bounds=st.lists(st.sampled_from(EDGE_BOUNDS) | st.floats(0, 3000, allow_nan=False), min_size=2, max_size=2),
+       which=st.sampled_from(["min", "max", "both", "none"]), since=st.none() | st.floats(0, 1000),
+       order=st.sampled_from(["newest", "oldest"]), limit=st.integers(1, 30), bulk=st.booleans(),
+       as_agent=st.booleans(), data=st.data())
+def test_agent_fast_path_agrees_with_the_pure_plan_path(rows, bounds, which, since, order, limit, bulk, as_agent, data):
+    """One agent (by filter or by the agent principal), a time and a duration range: the compiled
+    fast path, whose duration filter reads the postings' 1-byte codes, gives the pure Plan path's
+    page, on one sealed segment (bulk) or several plus a tail, with deleted rows."""
+    deleted = set(data.draw(st.lists(st.integers(1, max(1, len(rows))), max_size=8))) if rows else set()
+    fast, recs = build(rows, CompiledSegment, set(), tail=1_000 if bulk else 5)
+    if bulk and recs:  # one sealed segment, as after a rebuild from the database
+        fast.add_columns(fast._all()[-1].columns())
+        fast._tail, fast._tail_segment = type(fast._tail)(), None
+    for r in recs:  # deleted after sealing: the postings' codes must send the search to the row
+        if r.id in deleted:
+            assert fast.delete(r.start, r.id)
+    pure, live = build(rows, PySegment, deleted)
+    lo, hi = sorted(bounds)
+    spec: dict = {"order": order, "limit": limit, "since": since}
+    if which in ("min", "both"):
+        spec["min_duration"] = lo
+    if which in ("max", "both"):
+        spec["max_duration"] = hi
+    principal = Principal.parse("agent:1001") if as_agent else ADMIN
+    if not as_agent:
+        spec["agent"] = "1001"
+    query = parse_query(spec)
+    fast.plan = _no_plan
+    page = fast.search(principal, query)
+    want = oracle(live, principal, query)
+    assert page.ids == want == pure.search(principal, query).ids
+    everything = oracle(live, principal, parse_query({**spec, "limit": 10_000}))
+    assert (page.next_cursor is not None) == (len(everything) > limit)
+    if page.next_cursor is not None:  # the cursor continues where the page ended
+        assert page.keys[-1][1] == want[-1]
+        rest = pure.search(principal, parse_query({**spec, "limit": 10_000, "cursor": page.next_cursor})).ids
+        assert want + rest == everything

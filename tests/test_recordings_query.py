@@ -43,3 +43,18 @@ def test_bad_queries_name_the_field(spec, field):
         parse_query(spec)
     assert err.value.field == field
     assert str(err.value).startswith(f"{field}: ")
+
+
+def test_query_made_directly_refuses_unknown_fields_and_reversed_ranges():
+    """The Python API (`Query(...)`, what the fast path is timed with) refuses what parse_query does
+    not get to see: an unknown field, a reversed range."""
+    from ctid.recordings.query import Query
+
+    with pytest.raises(TypeError, match="no field 'agnet'"):
+        Query(agnet=("1001",))
+    for low, high in (("since", "until"), ("min_duration", "max_duration"), ("min_qa", "max_qa")):
+        with pytest.raises(QueryError) as err:
+            Query(**{low: 10.0, high: 5.0})
+        assert err.value.field == low and "reversed" in str(err.value)
+    q = Query(since=5.0, until=5.0, min_duration=60.0, max_qa=None, min_qa=3.0)  # equal bounds, None: fine
+    assert (q.since, q.until, q.min_duration, q.max_duration, q.limit) == (5.0, 5.0, 60.0, None, 100)

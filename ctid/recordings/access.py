@@ -21,22 +21,27 @@ from ctid.recordings.query import Query, QueryError
 KINDS = ("agent", "supervisor", "auditor", "admin")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Principal:
     """`kind` is one of KINDS; `ids` the agent id (agent) or team names (supervisor)."""
 
     kind: str
     ids: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise QueryError("principal", f"unknown kind {self.kind!r} (one of {', '.join(KINDS)})")
-        if self.kind in ("agent", "supervisor") and (not self.ids or not all(self.ids)):
-            raise QueryError("principal", f"{self.kind} needs an id: '{self.kind}:<id>'")
-        if self.kind == "agent" and len(self.ids) != 1:
-            raise QueryError("principal", "an agent principal is exactly one agent")
-        if self.kind in ("auditor", "admin") and self.ids:
-            raise QueryError("principal", f"{self.kind} takes no id")
+    def __init__(self, kind: str, ids: tuple[str, ...] = ()) -> None:
+        # a principal may be made per request: plain stores, not a frozen dataclass's setattr
+        d = self.__dict__
+        d["kind"] = kind
+        d["ids"] = ids
+        if kind == "agent" or kind == "supervisor":
+            if not ids or not all(ids):
+                raise QueryError("principal", f"{kind} needs an id: '{kind}:<id>'")
+            if kind == "agent" and len(ids) != 1:
+                raise QueryError("principal", "an agent principal is exactly one agent")
+        elif kind not in KINDS:
+            raise QueryError("principal", f"unknown kind {kind!r} (one of {', '.join(KINDS)})")
+        elif ids:
+            raise QueryError("principal", f"{kind} takes no id")
 
     @classmethod
     def parse(cls, role: str) -> Principal:

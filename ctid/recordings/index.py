@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ctid.recordings.access import Principal, allowed
 from ctid.recordings.columns import NO_CODE, VOICEMAIL, Columns, Plan
@@ -38,20 +37,32 @@ _FAST_FIELDS = frozenset(("since", "until", "agents", "min_duration", "max_durat
 TAIL = 4096  # live recordings kept unsealed; a query builds the tail's segment once per change
 
 
-@dataclass(frozen=True, init=False)
 class Page:
-    """One page of a search: database ids and (start, id) keys in order, and the cursor of the
-    next page (None when this page was the last)."""
+    """One page of a search: database ids in order, the start of each, and the cursor of the
+    next page (None when this page was the last). Read-only by convention: a page is made per
+    search, so it is a plain slotted object (`keys` is made only when asked for)."""
 
-    ids: list[int]
-    keys: list[tuple[float, int]]
-    next_cursor: str | None
+    __slots__ = ("ids", "starts", "next_cursor")
 
-    def __init__(self, ids: list[int], keys: list[tuple[float, int]], next_cursor: str | None) -> None:
-        d = self.__dict__  # one page per search: plain stores, not a frozen dataclass's object.__setattr__
-        d["ids"] = ids
-        d["keys"] = keys
-        d["next_cursor"] = next_cursor
+    def __init__(self, ids: list[int], starts: Sequence[float], next_cursor: str | None) -> None:
+        self.ids = ids
+        self.starts = starts
+        self.next_cursor = next_cursor
+
+    @property
+    def keys(self) -> list[tuple[float, int]]:
+        """The (start, id) key of each row, in order."""
+        return list(zip(self.starts, self.ids))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return self.ids == other.ids and self.keys == other.keys and self.next_cursor == other.next_cursor
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Page(ids={self.ids!r}, starts={list(self.starts)!r}, next_cursor={self.next_cursor!r})"
 
 
 class Codes:
@@ -233,59 +244,51 @@ class RecordingIndex:
             elif kind == "agent":
                 names = principal.ids if not q.agents else tuple(x for x in q.agents if x in principal.ids)
                 if not names:
-                    return Page([], [], None)
+                    return Page([], (), None)
             else:
                 names = ()
             if len(names) == 1:
-                return self._search_agent(names[0], q)
+                code = self.agents.codes.get(names[0])
+                if code is None:
+                    return Page([], (), None)
+                if len(self.segments) == 1 and not len(self._tail):  # after a rebuild: one call, one page
+                    ids, starts = self.segments[0].search_agent(code, q)
+                    limit = q.limit
+                    if len(ids) > limit:
+                        del ids[limit:]
+                        return Page(ids, starts[:limit], encode_cursor(starts[limit - 1], ids[-1]))
+                    return Page(ids, starts, None)
+                return self._search_agent(code, q)
         plan = self.plan(principal, query)
         if plan is None:
-            return Page([], [], None)
+            return Page([], (), None)
         need = query.offset + query.limit + 1  # one more than the page: is there a next page?
         runs = [r for r in (seg.search(plan, need) for seg in self._all()) if len(r[1])]
         if not runs:
-            return Page([], [], None)
+            return Page([], (), None)
         if len(runs) == 1:  # the usual case after a rebuild: no keys to make
             starts, ids = runs[0]
             end = query.offset + query.limit
             page_ids = ids[query.offset:end].tolist()
-            keys = list(zip(starts[query.offset:end].tolist(), page_ids))
+            page_starts = starts[query.offset:end]
             more = len(ids) == need
         else:
             merged = list(heapq.merge(*(zip(s.tolist(), i.tolist()) for s, i in runs), reverse=plan.newest))[:need]
             keys = merged[query.offset:query.offset + query.limit]
             page_ids = [k[1] for k in keys]
+            page_starts = [k[0] for k in keys]
             more = len(merged) == need
-        return Page(page_ids, keys, encode_cursor(*keys[-1]) if more and keys else None)
+        cursor = encode_cursor(page_starts[-1], page_ids[-1]) if more and page_ids else None
+        return Page(page_ids, page_starts, cursor)
 
-    def _search_agent(self, name: str, q: Query) -> Page:
-        """`search` of a query whose only filters are one agent (after access control), the time
-        and the duration range: the same page, without a Plan."""
-        code = self.agents.codes.get(name)
-        if code is None:
-            return Page([], [], None)
-        lo = -math.inf if q.since is None else q.since
-        hi = math.inf if q.until is None else q.until
-        min_dur = -math.inf if q.min_duration is None else q.min_duration
-        max_dur = math.inf if q.max_duration is None else q.max_duration
-        newest = q.order == "newest"
-        limit = q.limit
-        need = limit + 1
-        segments = self.segments
-        if len(segments) == 1 and not len(self._tail):
-            keys, ids = segments[0].search_agent(code, lo, hi, min_dur, max_dur, newest, need)
-            if len(ids) == need:
-                del keys[limit:], ids[limit:]
-                return Page(ids, keys, encode_cursor(*keys[-1]))
-            return Page(ids, keys, None)
-        runs = [r[0] for r in (seg.search_agent(code, lo, hi, min_dur, max_dur, newest, need) for seg in self._all())
-                if r[1]]
-        if not runs:
-            return Page([], [], None)
-        merged = list(heapq.merge(*runs, reverse=newest))[:need]
+    def _search_agent(self, code: int, q: Query) -> Page:
+        """The fast path's page over several segments (or a tail): each one's rows merged."""
+        newest, limit = q.order == "newest", q.limit
+        runs = [zip(s, i) for i, s in (seg.search_agent(code, q) for seg in self._all()) if i]
+        merged = list(heapq.merge(*runs, reverse=newest))[:limit + 1]
         keys = merged[:limit]
-        more = len(merged) == need
-        return Page([k[1] for k in keys], keys, encode_cursor(*keys[-1]) if more and keys else None)
+        cursor = encode_cursor(*keys[-1]) if len(merged) > limit else None
+        return Page([k[1] for k in keys], [k[0] for k in keys], cursor)
 
     def count(self, principal: Principal, query: Query) -> int:
         """How many recordings match (limit and offset do not apply; a cursor does)."""

@@ -47,7 +47,8 @@ class Query:
     durations and QA scores are inclusive ranges. `cursor` continues a previous page
     (its `next_cursor`); `offset` skips rows (after the cursor, if both are given).
 
-    Fields are keyword-only. A query is made per search, so `__init__` stores only the
+    Fields are keyword-only; an unknown one is a TypeError, a reversed range a `QueryError`
+    (types are `parse_query`'s job). A query is made per search, so `__init__` stores only the
     fields given and the others read the defaults from the class (a frozen dataclass's own
     `__init__` would pay one `object.__setattr__` per field, most of a simple search's time)."""
 
@@ -76,10 +77,16 @@ class Query:
         if not fields.keys() <= _QUERY_FIELDS:
             unknown = sorted(set(fields) - _QUERY_FIELDS)
             raise TypeError(f"Query has no field {unknown[0]!r}")
+        for low, high in _RANGES:  # (two dict lookups per range: nothing next to a search)
+            if high in fields and low in fields:
+                a, b = fields[low], fields[high]
+                if a is not None and b is not None and a > b:
+                    raise QueryError(low, f"the range is reversed: {low} {a:g} > {high} {b:g}")
         self.__dict__.update(fields)
 
 
 _QUERY_FIELDS = frozenset(Query.__dataclass_fields__)
+_RANGES = (("since", "until"), ("min_duration", "max_duration"), ("min_qa", "max_qa"))
 
 
 def number_match(field: str, text: Any) -> NumberMatch:
@@ -169,9 +176,6 @@ def parse_query(spec: Mapping[str, Any]) -> Query:
     for name in ("since", "until", "min_duration", "max_duration", "min_qa", "max_qa"):
         if name in s:
             out[name] = _number(name, s[name], 0.0 if name.endswith("duration") else None)
-    for low, high in (("since", "until"), ("min_duration", "max_duration"), ("min_qa", "max_qa")):
-        if low in out and high in out and out[low] > out[high]:
-            raise QueryError(low, f"the range is reversed: {low} {out[low]:g} > {high} {out[high]:g}")
     bad = [d for d in out.get("directions", ()) if d not in DIRECTIONS]
     if bad:
         raise QueryError("direction", f"{bad[0]!r} is not one of {', '.join(DIRECTIONS)}")
@@ -202,4 +206,4 @@ def parse_query(spec: Mapping[str, Any]) -> Query:
         out["offset"] = _int("offset", s["offset"], 0, 10_000_000)
     if "cursor" in s:
         out["cursor"] = decode_cursor(s["cursor"])
-    return Query(**out)
+    return Query(**out)  # (which refuses a reversed range)
