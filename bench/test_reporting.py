@@ -8,13 +8,20 @@ store's own tables and indexes plus the screen pop's `ix_cdr_caller_t_offered` (
 resolution uses it when it is there).
 
 - `ctid`: `report.build(..., by=["queue", "interval"])`, the whole report: every CDR measure,
-  first-call resolution, exclusions and dispositions, 15-minute buckets rolled up to 30 minutes.
-- `sql`: the same figures written by hand as plain SQL on sqlite3, with the same plan (`NOT
-  INDEXED` where ctid keeps SQLite off ix_cdr_t_offered for a long period; one GROUP BY for the
-  measures, one window-function query for FCR, one for the exclusions and dispositions), no SQLAlchemy.
+  first-call resolution, exclusions and dispositions, 15-minute buckets rolled up to 30 minutes,
+  read from the interval rollup (plugins/reporting/rollup.py) kept up to date as the daemon
+  keeps it: every build refreshes it first, which finds nothing new here.
+- `sql`: the same figures written by hand as plain SQL on sqlite3 over the raw rows, with the
+  same plan as ctid's raw path (`NOT INDEXED` where ctid keeps SQLite off ix_cdr_t_offered for a
+  long period; one GROUP BY for the measures, one correlated query for FCR, one for the
+  exclusions and dispositions), no SQLAlchemy.
+- also measured: ctid's raw path on the same month (`use_rollup=False`, one round), the
+  one-time full rollup build of the month, and the incremental refresh after one more day's
+  CDRs (CALLS / 30) are written (that day's buckets and, for FCR, the day before it).
 
-Both answers are compared (they must agree) and timed in the same run. Target (issue
-"Reporting and QA plugins"): under 5 s. No test asserts a time.
+The answers are compared (they must agree; after the new day, the rollup and the raw path too)
+and timed in the same run. Target (issue "Reporting and QA plugins"): under 5 s. No test
+asserts a time.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import pytest
 from benchlib import env_int
 from ctid.store.engine import make_engine
 from ctid.store.models import metadata
+from ctid_plugins.reporting import rollup
 from ctid_plugins.reporting.config import Options
 from ctid_plugins.reporting.report import build
 
@@ -40,10 +48,10 @@ END = START + DAYS * 86400
 OPTIONS = Options(short_abandon=5, service_level=20, fcr_window=86400)
 
 
-def _rows(n: int):
-    rnd = random.Random(6)
+def _rows(n: int, days: range = range(DAYS), seed: int = 6, prefix: str = "c"):
+    rnd = random.Random(seed)
     for i in range(n):
-        day = rnd.randrange(DAYS)
+        day = rnd.choice(days)
         t = START + day * 86400 + 8 * 3600 + rnd.random() * 12 * 3600
         queue = f"q{rnd.randrange(QUEUES):02d}"
         agent = f"a{rnd.randrange(AGENTS):03d}"
@@ -65,7 +73,7 @@ def _rows(n: int):
         t_ended = (t_answered or t + wait) + talk + hold
         if rnd.random() < 0.001:
             t_ended = None
-        yield ("hq", f"c{i}", caller, queue, agent, direction, t, t if queue else None, t_answered, t_ended,
+        yield ("hq", f"{prefix}{i}", caller, queue, agent, direction, t, t if queue else None, t_answered, t_ended,
                wait, talk, hold, acw, disposition, 1 if rnd.random() < 0.05 else 0)
 
 
@@ -77,14 +85,16 @@ def month(tmp_path_factory):
     engine.dispose()
     conn = sqlite3.connect(path)
     with conn:
-        conn.executemany(
-            "INSERT INTO cdr (site, call_id, caller, queue, agent, direction, t_offered, t_queued, t_answered, t_ended,"
-            " wait, talk, hold, acw, disposition, transfers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _rows(CALLS))
+        conn.executemany(INSERT, _rows(CALLS))
     # the screen pop's caller history index, as a site running it has: FCR looks up repeats by it
     conn.execute("CREATE INDEX ix_cdr_caller_t_offered ON cdr (caller, t_offered)")
     conn.execute("ANALYZE")
     conn.close()
     return path
+
+
+INSERT = ("INSERT INTO cdr (site, call_id, caller, queue, agent, direction, t_offered, t_queued, t_answered, t_ended,"
+          " wait, talk, hold, acw, disposition, transfers) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 PLAIN_SQL = """
@@ -160,23 +170,50 @@ def _timed(fn, rounds: int) -> tuple[float, object]:
 def test_month_by_queue_and_interval(benchmark, report, month) -> None:
     now = END + 86400
     engine = make_engine(f"sqlite:///{month}")
+    month_report = lambda: build(engine, START, END, ["queue", "interval"], OPTIONS, now=now)  # noqa: E731
     try:
-        ctid_s, ours = _timed(lambda: build(engine, START, END, ["queue", "interval"], OPTIONS, now=now), ROUNDS)
+        raw_s, raw = _timed(lambda: build(engine, START, END, ["queue", "interval"], OPTIONS, now=now,
+                                          use_rollup=False), 1)
+        build_s, built = _timed(lambda: rollup.refresh(engine, OPTIONS, now, rebuild=True), 1)
+        ctid_s, ours = _timed(month_report, ROUNDS)
         sql_s, plain = _timed(lambda: plain_sql(month, now), ROUNDS)
-        benchmark.pedantic(lambda: build(engine, START, END, ["queue", "interval"], OPTIONS, now=now), rounds=1, iterations=1)
+        benchmark.pedantic(month_report, rounds=1, iterations=1)
+
+        # one more day of CDRs, as the store writes them, then the refresh that rolls them
+        conn = sqlite3.connect(month)
+        with conn:
+            conn.executemany(INSERT, _rows(CALLS // DAYS, range(DAYS, DAYS + 1), seed=7, prefix="d"))
+        conn.close()
+        later = now + 86400
+        day_s, day = _timed(lambda: rollup.refresh(engine, OPTIONS, later), 1)
+        tail = [build(engine, END - 86400, END + 86400, ["queue", "interval"], OPTIONS, now=later, use_rollup=u)
+                for u in (True, False)]
     finally:
         engine.dispose()
 
-    # the two answers agree, group by group
+    # the answers agree, group by group: rollup vs plain SQL on the raw rows, rollup vs ctid's raw path
+    assert ours.meta["source"] == "rollup" and built.rebuilt and not day.rebuilt
     total = {k: sum(r[i] for r in plain["rows"].values()) for i, k in ((2, "offered"), (3, "answered"), (4, "abandoned"))}
     assert {k: ours.total.kpis[k] for k in total} == total
     assert ours.exclusions == plain["excluded"] and ours.dispositions == plain["dispositions"]
-    assert len(ours.rows) == len(plain["rows"])
+    assert len(ours.rows) == len(plain["rows"]) == len(raw.rows)
     fcr_plain = sum(v[1] for v in plain["fcr"].values()) / sum(v[0] for v in plain["fcr"].values())
     assert ours.total.kpis["fcr"] == pytest.approx(fcr_plain)
+    for a, b in ((ours, raw), (tail[0], tail[1])):
+        assert [r.labels for r in a.rows] == [r.labels for r in b.rows]
+        for x, y in zip([*a.rows, a.total], [*b.rows, b.total]):
+            assert [k for k, v in x.kpis.items() if v is None] == [k for k, v in y.kpis.items() if v is None]
+            assert {k: v for k, v in x.kpis.items() if v is not None} == pytest.approx(
+                {k: v for k, v in y.kpis.items() if v is not None}, rel=1e-9)
+    assert tail[0].meta["source"] == "rollup" and tail[0].total.kpis["offered"] > 0
 
     report.add("reporting.calls", "CDRs in the month", CALLS, "")
     report.add("reporting.groups", "queue x 30-min groups", len(ours.rows), "")
-    report.add("reporting.ctid_s", "ctid report by queue,interval (best round)", ctid_s, "s", ",.2f")
-    report.add("reporting.sql_s", "plain SQL on sqlite3, same figures (best round)", sql_s, "s", ",.2f")
-    benchmark.extra_info.update(calls=CALLS, ctid_s=ctid_s, sql_s=sql_s)
+    report.add("reporting.ctid_s", "ctid report by queue,interval, rollup up to date (best round)", ctid_s, "s", ",.2f")
+    report.add("reporting.sql_s", "plain SQL on sqlite3 over the raw rows, same figures (best round)", sql_s, "s", ",.2f")
+    report.add("reporting.ratio", "plain SQL time / ctid time", sql_s / ctid_s, "x", ",.1f")
+    report.add("reporting.raw_s", "ctid report from the raw rows, no rollup (one round)", raw_s, "s", ",.2f")
+    report.add("reporting.build_s", "full rollup build of the month (once)", build_s, "s", ",.2f")
+    report.add("reporting.day_s", f"incremental rollup of one new day ({CALLS // DAYS:,} CDRs)", day_s, "s", ",.2f")
+    report.add("reporting.day_buckets", "buckets rolled again by that refresh", day.buckets, "")
+    benchmark.extra_info.update(calls=CALLS, ctid_s=ctid_s, sql_s=sql_s, raw_s=raw_s, build_s=build_s, day_s=day_s)

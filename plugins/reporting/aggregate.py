@@ -56,7 +56,10 @@ def sql_columns(by: Iterable[str]) -> tuple[str, ...]:
 
 def _dim_expr(name: str) -> ColumnElement[Any]:
     if name == "customer_type":
-        return func.coalesce(c.x["customer_type"].as_string(), literal("unknown"))
+        # set by the driver (x.customer_type) or as call data, e.g. by the screen pop from the
+        # caller's contact (x.data.customer_type)
+        return func.coalesce(c.x["customer_type"].as_string(), c.x[("data", "customer_type")].as_string(),
+                             literal("unknown"))
     if name == "direction":
         return func.coalesce(c.direction, literal("unknown"))
     return getattr(c, name)
@@ -66,8 +69,8 @@ def _dim_expr(name: str) -> ColumnElement[Any]:
 SCAN_PERIOD = 2 * 86400
 
 
-def _scope(since: float, until: float, queues: tuple[str, ...], sites: tuple[str, ...],
-           scan: bool = False) -> list[ColumnElement[bool]]:
+def scope_of(since: float, until: float, queues: tuple[str, ...], sites: tuple[str, ...],
+             scan: bool = False) -> list[ColumnElement[bool]]:
     # SQLite keeps no histogram of t_offered, so it takes the index for any range; over most
     # of the table that is a random read per row, and reading the table in order is about twice
     # as fast (bench/test_reporting.py). `t_offered + 0` is SQLite's documented way to keep a
@@ -83,35 +86,49 @@ def _scope(since: float, until: float, queues: tuple[str, ...], sites: tuple[str
 
 def aggregate(engine: Engine, since: float, until: float, by: Iterable[str], options: Options, *, now: float,
               queues: tuple[str, ...] = (), sites: tuple[str, ...] = ()) -> Aggregate:
-    """The CDR measures of calls offered in [since, until), grouped for the dimensions `by`."""
-    by = tuple(by)
+    """The CDR measures of calls offered in [since, until), grouped for the dimensions `by`,
+    read from the raw `cdr` rows (rollup.py keeps the same figures pre-summed)."""
     cols = sql_columns(by)
     timed = any(d in TIME_DIMENSIONS for d in by)
-    dims = [_dim_expr(col).label(col) for col in cols]
-    if timed:
-        dims.append(floor_div(c.t_offered, BUCKET).label("bucket"))
-    reason = exclusion_reason(now)
-    scope = _scope(since, until, queues, sites, scan=engine.dialect.name == "sqlite" and until - since >= SCAN_PERIOD)
-    named = measures(options.service_levels, options.service_level, options.short_abandon)
-    stmt = select(*dims, *(expr.label(name) for name, expr in named.items())).where(*scope, reason.is_(None))
-    if dims:
-        stmt = stmt.group_by(*dims)
+    scope = scope_of(since, until, queues, sites, scan=engine.dialect.name == "sqlite" and until - since >= SCAN_PERIOD)
     out = Aggregate(columns=(*cols, "bucket"))
     with engine.connect() as conn:
-        for row in conn.execute(stmt).mappings():
-            key = (*(row[col] for col in cols), row["bucket"] if timed else None)
-            out.rows[key] = {name: row[name] or 0 for name in named}
-        for key, values in _fcr(conn, dims, cols, timed, scope, reason, since, until, options).items():
-            out.rows.setdefault(key, dict.fromkeys(named, 0)).update(values)
+        out.rows = grouped(conn, cols, timed, scope, since, until, options, now)
         # exclusions and dispositions in one pass over the period (one scan fewer than two queries)
-        labelled = reason.label("reason")
-        for r, d, n in conn.execute(select(labelled, c.disposition, func.count()).where(*scope)
-                                    .group_by(labelled, c.disposition)):
+        for (r, d), n in counted(conn, (), scope, now).items():
             if r is None:
                 out.dispositions[d or "unknown"] += n
             else:
                 out.exclusions[r] += n
     return out
+
+
+def grouped(conn: Any, cols: tuple[str, ...], timed: bool, scope: list[ColumnElement[bool]], since: float,
+            until: float, options: Options, now: float) -> dict[Key, dict[str, float]]:
+    """Every measure and FCR of the valid CDRs in `scope`, per (cols..., 15-minute bucket or None)."""
+    dims = [_dim_expr(col).label(col) for col in cols]
+    if timed:
+        dims.append(floor_div(c.t_offered, BUCKET).label("bucket"))
+    reason = exclusion_reason(now)
+    named = measures(options.service_levels, options.service_level, options.short_abandon)
+    stmt = select(*dims, *(expr.label(name) for name, expr in named.items())).where(*scope, reason.is_(None))
+    if dims:
+        stmt = stmt.group_by(*dims)
+    rows: dict[Key, dict[str, float]] = {}
+    for row in conn.execute(stmt).mappings():
+        key = (*(row[col] for col in cols), row["bucket"] if timed else None)
+        rows[key] = {name: row[name] or 0 for name in named}
+    for key, values in _fcr(conn, dims, cols, timed, scope, reason, since, until, options).items():
+        rows.setdefault(key, dict.fromkeys(named, 0)).update(values)
+    return rows
+
+
+def counted(conn: Any, cols: tuple[str, ...], scope: list[ColumnElement[bool]], now: float) -> dict[Key, int]:
+    """CDRs in `scope` per (cols..., exclusion reason or None, disposition); `bucket` may be a col."""
+    dims = [(floor_div(c.t_offered, BUCKET) if col == "bucket" else _dim_expr(col)).label(col) for col in cols]
+    labelled = exclusion_reason(now).label("reason")
+    stmt = select(*dims, labelled, c.disposition, func.count()).where(*scope).group_by(*dims, labelled, c.disposition)
+    return {tuple(row[:-1]): row[-1] for row in conn.execute(stmt)}
 
 
 def _fcr(conn: Any, dims: list[Any], cols: tuple[str, ...], timed: bool, scope: list[Any], reason: Any,

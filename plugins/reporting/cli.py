@@ -1,6 +1,7 @@
 """`ctid report` and `ctid staffing`: the reporting plugin's commands.
 
     ctid report -c CONFIG --from 2026-11-01 --to 2026-12-01 --by queue,interval [--format table|csv|json|html]
+    ctid report rollup -c CONFIG [--rebuild] [--json]
     ctid staffing --calls-per-hour 360 --aht 240 --sl 80/20 [--shrinkage 30] [--json]
     ctid staffing --forecast FILE.csv --aht 240 --sl 80/20 [--interval 30] [--json]
 
@@ -25,12 +26,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     from ctid_plugins.reporting.render import FORMATS
 
     p = subparsers.add_parser("report", help="contact-center KPIs from the stored CDRs (docs/kpis.md)",
-                              description="contact-center KPIs from the stored CDRs (definitions: docs/kpis.md)")
+                              description="contact-center KPIs from the stored CDRs (definitions: docs/kpis.md); "
+                                          "`ctid report rollup` brings the interval rollup up to date")
+    p.add_argument("action", nargs="?", choices=("rollup",),
+                   help="rollup: refresh the interval rollup the reports read (with --rebuild: from scratch)")
+    p.add_argument("--rebuild", action="store_true", help="with `rollup`: rebuild it whole from the CDRs")
     where = p.add_mutually_exclusive_group(required=True)
     where.add_argument("-c", "--config", help="site config (TOML): database, time zone, service levels, teams")
     where.add_argument("--database", metavar="URL", help="SQLAlchemy URL of the ctid database (default options)")
-    p.add_argument("--from", dest="since", required=True, metavar="WHEN", help="start, local: YYYY-MM-DD[ HH:MM] (included)")
-    p.add_argument("--to", dest="until", required=True, metavar="WHEN", help="end, local: YYYY-MM-DD[ HH:MM] (excluded)")
+    p.add_argument("--from", dest="since", metavar="WHEN", help="start, local: YYYY-MM-DD[ HH:MM] (included; required)")
+    p.add_argument("--to", dest="until", metavar="WHEN", help="end, local: YYYY-MM-DD[ HH:MM] (excluded; required)")
     p.add_argument("--by", default="", help=f"comma-separated dimensions: {', '.join(DIMENSIONS)}")
     p.add_argument("--interval", type=int, default=30, choices=(15, 30, 60), help="minutes per interval (default 30)")
     p.add_argument("--queue", action="append", default=[], help="only this queue (repeatable)")
@@ -96,10 +101,16 @@ def _report(args: argparse.Namespace) -> int:
     from ctid_plugins.reporting import schedule
     from ctid_plugins.reporting.report import ReportError, build
 
+    if args.action != "rollup" and args.rebuild:
+        return _fail("report", "--rebuild goes with `ctid report rollup`")
+    if args.action is None and (args.since is None or args.until is None):
+        return _fail("report", "--from and --to are required (or `ctid report rollup`)")
     loaded = load_options(args)
     if loaded is None:
         return 2
     url, options, configured = loaded
+    if args.action == "rollup":
+        return _rollup(url, options, args.rebuild, args.json)
     fmt = "json" if args.json else args.format
     try:
         since, until = parse_time(args.since, options.zone), parse_time(args.until, options.zone)
@@ -123,6 +134,30 @@ def _report(args: argparse.Namespace) -> int:
         Path(args.output).write_text(text, encoding="utf-8")
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def _rollup(url: str, options: Options, rebuild: bool, as_json: bool) -> int:
+    import time
+
+    from sqlalchemy.exc import DBAPIError
+
+    from ctid.store.engine import make_engine
+    from ctid_plugins.reporting import rollup
+
+    engine = make_engine(url)
+    try:
+        run = rollup.refresh(engine, options, time.time(), rebuild=rebuild)
+    except DBAPIError as exc:
+        return _fail("report rollup", f"the database refused the rollup: {exc.orig}")
+    finally:
+        engine.dispose()
+    if as_json:
+        print(json.dumps({"rebuilt": run.rebuilt, "buckets": run.buckets, "horizon": run.horizon * 900,
+                          "watermark": run.watermark, "seconds": round(run.seconds, 3)}))
+    else:
+        print(f"rollup {'rebuilt' if run.rebuilt else 'refreshed'}: {run.buckets} 15-minute bucket(s) rolled from the "
+              f"CDRs up to id {run.watermark} in {run.seconds:.2f} s")
     return 0
 
 

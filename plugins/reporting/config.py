@@ -11,6 +11,7 @@ fcr_window = 86400               # a repeat call from the same number within thi
 teams = { north = ["1001", "1002"] }   # agent -> team, for --by team
 stats_interval = 5               # seconds between queue.stats events; 0 = none
 wallboard = "127.0.0.1:8085"     # where the wallboard page is served; "" = not served
+rollup_settle = 3600             # seconds a written CDR may still change (after-call work): rolled again meanwhile
 ```
 """
 
@@ -33,6 +34,7 @@ class Options:
     teams: dict[str, str] = field(default_factory=dict)  # agent -> team
     stats_interval: float = 5.0
     wallboard: str = ""
+    rollup_settle: float = 3600.0
 
     @classmethod
     def parse(cls, options: Mapping[str, Any], queue_levels: Mapping[str, float] | None = None) -> Options:
@@ -49,6 +51,7 @@ class Options:
             teams=teams,
             stats_interval=float(options.get("stats_interval", cls.stats_interval)),
             wallboard=str(options.get("wallboard", cls.wallboard)),
+            rollup_settle=float(options.get("rollup_settle", cls.rollup_settle)),
         )
 
     @property
@@ -75,7 +78,7 @@ def check(options: Mapping[str, Any]) -> list[str]:
     except (ZoneInfoNotFoundError, ValueError):
         errors.append(f"timezone: unknown time zone {tz!r}")
     for key, low, high in (("short_abandon", 0, 600), ("service_level", 1, 3600), ("fcr_window", 0, 90 * 86400),
-                           ("stats_interval", 0, 3600)):
+                           ("stats_interval", 0, 3600), ("rollup_settle", 0, 7 * 86400)):
         if key in options and not _seconds(options[key], low, high):
             errors.append(f"{key}: expected seconds from {low} to {high}, got {options[key]!r}")
     levels = options.get("service_levels", {})
@@ -103,7 +106,7 @@ def check(options: Mapping[str, Any]) -> list[str]:
     if board and options.get("stats_interval", Options.stats_interval) == 0:
         errors.append("wallboard: needs stats_interval > 0 (the board shows the queue.stats events)")
     known = {"timezone", "short_abandon", "service_level", "service_levels", "fcr_window", "teams",
-             "stats_interval", "wallboard"}
+             "stats_interval", "wallboard", "rollup_settle"}
     errors += [f"{key}: unknown key" for key in options if key not in known]
     return errors
 

@@ -3,16 +3,20 @@ and the footnotes that say what was left out and why (never a silent wrong numbe
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
-from ctid_plugins.reporting import kpis, periods
+from ctid_plugins.reporting import kpis, periods, rollup
 from ctid_plugins.reporting.agent_time import agent_time
-from ctid_plugins.reporting.aggregate import DIMENSIONS, TIME_DIMENSIONS, ReportError, aggregate, known_queues
+from ctid_plugins.reporting.aggregate import (BUCKET, DIMENSIONS, TIME_DIMENSIONS, Aggregate, ReportError, aggregate,
+                                              known_queues, sql_columns)
 from ctid_plugins.reporting.config import Options
 from ctid_plugins.reporting.measures import EXCLUSIONS
 
@@ -20,6 +24,8 @@ from ctid_plugins.reporting.measures import EXCLUSIONS
 AGENT_TIME_DIMENSIONS = {*TIME_DIMENSIONS, "agent", "team", "site"}
 INTERVALS = (15, 30, 60)
 NONE_LABEL = "(none)"
+
+log = logging.getLogger("ctid.plugins.reporting")
 
 
 @dataclass
@@ -70,10 +76,11 @@ def check_dimensions(by: Iterable[str]) -> tuple[str, ...]:
 def build(engine: Engine, since: float, until: float, by: Iterable[str], options: Options, *,
           interval: int = 30, queues: Iterable[str] = (), sites: Iterable[str] = (),
           known: Iterable[str] = (), now: float | None = None,
-          schedule: Mapping[str, list[tuple[float, float]]] | None = None) -> Report:
+          schedule: Mapping[str, list[tuple[float, float]]] | None = None, use_rollup: bool = True) -> Report:
     """The report of calls offered in [since, until). `known` adds configured queue names to
     the ones the store has seen, for checking the `queues` filter; `schedule` (agent -> shifts)
-    gives schedule adherence."""
+    gives schedule adherence. With `use_rollup` the rollup is refreshed and read where it
+    serves (rollup.py); without it every figure is read from the raw CDRs (same numbers)."""
     by = check_dimensions(by)
     now = time.time() if now is None else now
     if interval not in INTERVALS:
@@ -85,7 +92,7 @@ def build(engine: Engine, since: float, until: float, by: Iterable[str], options
         unknown = set(queues) - known_queues(engine) - set(known)
         if unknown:
             raise ReportError(f"unknown queue(s) {', '.join(sorted(unknown))}: not configured and never seen in the cdr table")
-    agg = aggregate(engine, since, until, by, options, now=now, queues=queues, sites=sites)
+    agg, source = collect(engine, since, until, by, options, now=now, queues=queues, sites=sites, use_rollup=use_rollup)
     with_agents = set(by) <= AGENT_TIME_DIMENSIONS and not queues
     zone = options.zone
     groups: dict[tuple[str, ...], dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -114,8 +121,45 @@ def build(engine: Engine, since: float, until: float, by: Iterable[str], options
         total=_row(tuple("total" for _ in by), total, with_agents),
         footnotes=_footnotes(agg.exclusions, total, by, with_agents, options, bool(queues)),
         exclusions=dict(sorted(agg.exclusions.items())), dispositions=dict(sorted(agg.dispositions.items())),
-        agent_time=with_agents,
+        agent_time=with_agents, meta={"source": source},
     )
+
+
+def collect(engine: Engine, since: float, until: float, by: tuple[str, ...], options: Options, *, now: float,
+            queues: tuple[str, ...], sites: tuple[str, ...], use_rollup: bool) -> tuple[Aggregate, str]:
+    """The period's measures: whole 15-minute buckets the rollup holds from it, the edges and
+    the buckets after its horizon from the raw rows; and which source answered ("raw",
+    "rollup" or "rollup+raw"). Groupings by agent or team always read the raw rows."""
+    cols = sql_columns(by)
+
+    def raw(a: float, b: float) -> Aggregate:
+        return aggregate(engine, a, b, by, options, now=now, queues=queues, sites=sites)
+
+    if not use_rollup or not set(cols) <= set(rollup.COLUMNS):
+        return raw(since, until), "raw"
+    try:
+        rollup.refresh(engine, options, now)
+    except DBAPIError as exc:  # a read-only database user, a locked file: the raw rows still answer
+        log.warning("rollup not refreshed; reading the raw CDRs", extra={"ctx": {"error": str(exc.orig)}})
+        return raw(since, until), "raw"
+    lo, hi = math.ceil(since / BUCKET), min(int(until // BUCKET), rollup.served(engine, options, now) or 0)
+    if hi <= lo:
+        return raw(since, until), "raw"
+    timed = any(d in TIME_DIMENSIONS for d in by)
+    parts = [rollup.read(engine, lo, hi, cols, timed, queues=queues, sites=sites)]
+    if since < lo * BUCKET:
+        parts.append(raw(since, lo * BUCKET))
+    if hi * BUCKET < until:
+        parts.append(raw(hi * BUCKET, until))
+    out = parts[0]
+    for part in parts[1:]:
+        for key, values in part.rows.items():
+            cell = out.rows.setdefault(key, dict.fromkeys(values, 0))
+            for name, v in values.items():
+                cell[name] = cell.get(name, 0) + v
+        out.exclusions.update(part.exclusions)
+        out.dispositions.update(part.dispositions)
+    return out, "rollup" if len(parts) == 1 else "rollup+raw"
 
 
 def _labels(by: tuple[str, ...], named: dict[str, Any], options: Options, zone: Any, interval: int) -> tuple[str, ...]:

@@ -116,3 +116,9 @@ def build(event: Mapping[str, Any], phase: str, number: str | None, reason: str 
         "errors": found.errors,
         "lookup_ms": round(lookup_ms, 3),
     }
+
+
+def customer_type(contact: Mapping[str, Any]) -> str:
+    """`vip` or `normal`: the report's customer-type dimension (docs/kpis.md) for a found contact,
+    VIP when the contact is flagged so or its level says so."""
+    return "vip" if contact.get("vip") or str(contact.get("level") or "").strip().lower() == "vip" else "normal"

@@ -23,7 +23,7 @@ from ctid_plugins.screenpop.config import Options
 from ctid_plugins.screenpop.contacts.store import ContactStore
 from ctid_plugins.screenpop.history import History
 from ctid_plugins.screenpop.numbers import WITHHELD, normalize, variants
-from ctid_plugins.screenpop.pop import Lookups, build
+from ctid_plugins.screenpop.pop import Lookups, build, customer_type
 from ctid_plugins.screenpop.regions import RegionTable, sample_path
 
 PHASES = {"call.delivered": "ringing", "call.established": "answered"}
@@ -129,6 +129,12 @@ class Service:
         pop = build(event, phase, number, reason, self.regions.lookup(number), found, (loop.time() - t0) * 1000)
         self.ctx.publish(pop)
         self.ctx.count("pops")
+        if found.contact is not None and "customer_type" not in (event.get("data") or {}):
+            # the call's customer type as call data: the daemon keeps it with the call and the
+            # CDR stores it (x.data.customer_type), which the reports group by
+            self.ctx.publish({"type": "call.data", "call_id": event.get("call_id"), "queue": event.get("queue"),
+                              "agent": event.get("agent"), "data": {"customer_type": customer_type(found.contact)}})
+            self.ctx.count("customer_types")
         if reason is not None and number is None:
             self.ctx.count(f"no_lookup_{reason}")
         for error in found.errors:

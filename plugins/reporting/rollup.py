@@ -1,0 +1,254 @@
+"""The interval rollup: the report's additive measures pre-summed per 15-minute bucket, so a
+month of a large center is read as tens of thousands of rows instead of millions of CDRs.
+
+`cdr_rollup` holds every measure of measures.py plus FCR per (bucket, queue, direction, site,
+customer type), the dimensions the reports group by except the agent (agent and team reports
+read the raw rows); `cdr_rollup_count` holds the exclusion and disposition counts per (bucket,
+queue, site). Both are filled by the same SQL as the raw path (aggregate.py), so the two give
+the same figures; tests/test_reporting_rollup.py checks that on every KPI and dimension.
+
+What is rolled, and when it is rolled again (`refresh`, run by every report and, in the daemon,
+by every `queue.stats` tick):
+
+- Only buckets before the *horizon*: the bucket of `now` (the current one is still filling).
+  The report reads rolled buckets up to the horizon and the raw rows after it.
+- A bucket is recomputed whole from the raw rows when anything in it may have changed: it
+  holds a CDR written since the last refresh (id above the watermark: a late import lands in an
+  old bucket), or one written within the last `rollup_settle` seconds (after-call work and a
+  call cleared again update a CDR after it is written; the ids of past refreshes are kept in
+  `cdr_rollup_mark` to know which those are), or a call offered within `rollup_settle` seconds
+  of now, or an earlier call of a caller who just called again within the FCR window (that
+  call is no longer first-call resolved), or it has just passed the horizon.
+- When the options that shape the sums change (service-level thresholds, short abandons, FCR
+  window: `fingerprint`), or on `ctid report rollup --rebuild`, everything is rebuilt.
+
+A refresh is one transaction that begins by writing the state row, so two refreshes (the
+daemon and a report command) never interleave. Known limit: a CDR changed more than
+`rollup_settle` seconds after it was written is seen only by a rebuild.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+from sqlalchemy import (BigInteger, Column, Double, Engine, Index, Integer, MetaData, String, Table, Text, and_,
+                        delete, func, insert, inspect, or_, select, update)
+
+from ctid.store.models import CDR, KEY, BigId
+from ctid_plugins.reporting.aggregate import (BUCKET, SCAN_PERIOD, Aggregate, Key, counted, floor_div, grouped,
+                                              scope_of)
+from ctid_plugins.reporting.config import Options
+from ctid_plugins.reporting.measures import FCR_MEASURES, measures
+
+c = CDR.c
+
+#: Bump when what a rollup row means changes: every rollup is then rebuilt.
+VERSION = 1
+#: The report dimensions (as sql columns) a rollup row is keyed by, besides its bucket.
+COLUMNS = ("queue", "direction", "site", "customer_type")
+MEASURES = (*measures({}, 0.0, 0.0), *FCR_MEASURES)
+
+#: The plugin's own MetaData: the store's create_all never sees these tables.
+tables = MetaData()
+ROLLUP = Table(
+    "cdr_rollup", tables,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("bucket", BigInteger, nullable=False),
+    Column("queue", String(KEY)), Column("direction", String(16)), Column("site", String(KEY)),
+    Column("customer_type", String(KEY)),
+    *(Column(name, Double, nullable=False) for name in MEASURES),
+    Index("ix_cdr_rollup_bucket", "bucket"),
+)
+COUNTS = Table(
+    "cdr_rollup_count", tables,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("bucket", BigInteger, nullable=False),
+    Column("queue", String(KEY)), Column("site", String(KEY)),
+    Column("reason", String(32)), Column("disposition", String(32)),  # reason NULL = a valid CDR
+    Column("n", BigInteger, nullable=False),
+    Index("ix_cdr_rollup_count_bucket", "bucket"),
+)
+STATE = Table(
+    "cdr_rollup_state", tables,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # one row, id 1
+    Column("fingerprint", Text, nullable=False),
+    Column("horizon", BigInteger, nullable=False),  # buckets before this one are rolled
+    Column("watermark", BigInteger, nullable=False),  # the highest cdr id seen by the last refresh
+    Column("runs", BigInteger, nullable=False),
+    Column("rebuilt", Double, nullable=False),
+)
+MARKS = Table(
+    "cdr_rollup_mark", tables,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", Double, nullable=False),  # a refresh's `now`
+    Column("max_id", BigInteger, nullable=False),  # the highest cdr id then
+)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one refresh did."""
+
+    rebuilt: bool
+    buckets: int  # buckets recomputed from the raw rows
+    horizon: int
+    watermark: int
+    seconds: float
+
+
+def fingerprint(options: Options) -> str:
+    """A digest of everything a rollup row's sums depend on besides the CDRs."""
+    shape = {"version": VERSION, "bucket": BUCKET, "service_level": options.service_level,
+             "service_levels": sorted(options.service_levels.items()), "short_abandon": options.short_abandon,
+             "fcr_window": options.fcr_window}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def refresh(engine: Engine, options: Options, now: float, *, rebuild: bool = False) -> Run:
+    """Bring the rollup up to date with the cdr table for reports at `now` (see the module doc)."""
+    t0 = time.perf_counter()
+    tables.create_all(engine, checkfirst=True)
+    digest = fingerprint(options)
+    horizon = int(now // BUCKET)
+    with engine.begin() as conn:
+        # a write first: on SQLite it takes the database's write lock, so the reads below see
+        # what no other refresh is changing; on a server database it locks the state row
+        conn.execute(update(STATE).where(STATE.c.id == 1).values(runs=STATE.c.runs + 1))
+        state = conn.execute(select(STATE).where(STATE.c.id == 1)).first()
+        max_id = conn.execute(select(func.max(c.id))).scalar() or 0
+        rebuild = rebuild or state is None or state.fingerprint != digest
+        if rebuild:
+            for table in (ROLLUP, COUNTS, MARKS, STATE):
+                conn.execute(delete(table))
+            first = conn.execute(select(func.min(c.t_offered))).scalar()
+            dirty = set() if first is None else {(int(first // BUCKET), horizon)}
+            conn.execute(insert(STATE).values(id=1, fingerprint=digest, horizon=horizon, watermark=max_id, runs=1,
+                                              rebuilt=now))
+        else:
+            horizon = max(horizon, state.horizon)  # a report asked about an earlier `now` never unrolls
+            dirty = _ranges(_dirty(conn, options, now, state.horizon, state.watermark) | set(range(state.horizon, horizon)),
+                            horizon)
+        for lo, hi in sorted(dirty):
+            # every rolled CDR was offered before the horizon: none is "in the future" for a
+            # report at or after it, whatever `now` this refresh was asked with
+            _roll(conn, lo, hi, options, horizon * BUCKET)
+        conn.execute(update(STATE).where(STATE.c.id == 1).values(horizon=horizon, watermark=max_id))
+        conn.execute(insert(MARKS).values(at=now, max_id=max_id))
+        _prune_marks(conn, now - options.rollup_settle)
+    buckets = sum(hi - lo for lo, hi in dirty)
+    return Run(rebuild, buckets, horizon, max_id, time.perf_counter() - t0)
+
+
+def _dirty(conn: Any, options: Options, now: float, horizon: int, watermark: int) -> set[int]:
+    """The rolled buckets that may no longer match the raw rows."""
+    settled = _settled(conn, now - options.rollup_settle, watermark)
+    bucket = floor_div(c.t_offered, BUCKET)
+    out = {b for (b,) in conn.execute(select(bucket).where(c.id > settled, c.t_offered.is_not(None)).distinct())}
+    out |= set(range(int((now - options.rollup_settle) // BUCKET), horizon))
+    # the earlier calls of a caller who called again: their FCR may have changed
+    new, old = CDR.alias("new"), CDR.alias("old")
+    inbound = or_(new.c.direction.is_(None), new.c.direction == "inbound")
+    repeated = (
+        select(floor_div(old.c.t_offered, BUCKET))
+        .select_from(new.join(old, and_(old.c.caller == new.c.caller, old.c.t_offered <= new.c.t_offered,
+                                        old.c.t_offered >= new.c.t_offered - options.fcr_window)))
+        .where(new.c.id > watermark, new.c.caller.is_not(None), inbound)
+        .distinct()
+    )
+    out |= {b for (b,) in conn.execute(repeated)}
+    return out
+
+
+def _settled(conn: Any, before: float, watermark: int) -> int:
+    """The highest cdr id of the last refresh at least `rollup_settle` ago (CDRs above it may
+    still change); the oldest kept refresh's when none is that old."""
+    at = conn.execute(select(func.max(MARKS.c.max_id)).where(MARKS.c.at <= before)).scalar()
+    if at is None:
+        at = conn.execute(select(func.min(MARKS.c.max_id))).scalar()
+    return watermark if at is None else at
+
+
+def _prune_marks(conn: Any, before: float) -> None:
+    keep = conn.execute(select(func.max(MARKS.c.at)).where(MARKS.c.at <= before)).scalar()
+    if keep is not None:
+        conn.execute(delete(MARKS).where(MARKS.c.at < keep))
+
+
+def _ranges(buckets: Iterable[int], horizon: int) -> set[tuple[int, int]]:
+    """Contiguous [lo, hi) runs of the buckets before the horizon."""
+    out: set[tuple[int, int]] = set()
+    lo = hi = None
+    for b in sorted(b for b in buckets if b < horizon):
+        if hi is not None and b == hi:
+            hi += 1
+            continue
+        if lo is not None:
+            out.add((lo, hi))
+        lo, hi = b, b + 1
+    if lo is not None:
+        out.add((lo, hi))
+    return out
+
+
+def _roll(conn: Any, lo: int, hi: int, options: Options, now: float) -> None:
+    """Recompute buckets [lo, hi) from the raw rows, with the raw path's own queries."""
+    conn.execute(delete(ROLLUP).where(ROLLUP.c.bucket >= lo, ROLLUP.c.bucket < hi))
+    conn.execute(delete(COUNTS).where(COUNTS.c.bucket >= lo, COUNTS.c.bucket < hi))
+    since, until = lo * BUCKET, hi * BUCKET
+    scan = conn.dialect.name == "sqlite" and until - since >= SCAN_PERIOD
+    scope = scope_of(since, until, (), (), scan=scan)
+    rows = [{**dict(zip((*COLUMNS, "bucket"), key)), **{m: float(v.get(m, 0)) for m in MEASURES}}
+            for key, v in grouped(conn, COLUMNS, True, scope, since, until, options, now).items()]
+    if rows:
+        conn.execute(insert(ROLLUP), rows)
+    counts = [dict(bucket=b, queue=q, site=s, reason=r, disposition=d, n=n)
+              for (b, q, s, r, d), n in counted(conn, ("bucket", "queue", "site"), scope, now).items()]
+    if counts:
+        conn.execute(insert(COUNTS), counts)
+
+
+def served(engine: Engine, options: Options, now: float) -> int | None:
+    """The bucket up to which (excluded) the rollup can answer a report at `now`, or None when
+    it cannot (never built, or built with other options)."""
+    if not inspect(engine).has_table(STATE.name):
+        return None
+    with engine.connect() as conn:
+        state = conn.execute(select(STATE.c.fingerprint, STATE.c.horizon).where(STATE.c.id == 1)).first()
+    if state is None or state.fingerprint != fingerprint(options):
+        return None
+    return min(state.horizon, int(now // BUCKET))
+
+
+def read(engine: Engine, lo: int, hi: int, cols: tuple[str, ...], timed: bool, *,
+         queues: tuple[str, ...] = (), sites: tuple[str, ...] = ()) -> Aggregate:
+    """The rolled measures of buckets [lo, hi) grouped by `cols` (a subset of COLUMNS) and the
+    bucket when `timed`: the same Aggregate the raw path gives for that period."""
+    r, k = ROLLUP.c, COUNTS.c
+    dims = [r[col] for col in cols] + ([r.bucket] if timed else [])
+    where = [r.bucket >= lo, r.bucket < hi]
+    counts_where = [k.bucket >= lo, k.bucket < hi]
+    if queues:
+        where.append(r.queue.in_(queues))
+        counts_where.append(k.queue.in_(queues))
+    if sites:
+        where.append(r.site.in_(sites))
+        counts_where.append(k.site.in_(sites))
+    stmt = select(*dims, *(func.sum(r[m]).label(m) for m in MEASURES)).where(*where)
+    if dims:
+        stmt = stmt.group_by(*dims)
+    out = Aggregate(columns=(*cols, "bucket"))
+    with engine.connect() as conn:
+        for row in conn.execute(stmt):
+            key: Key = (*row[:len(cols)], row[len(cols)] if timed else None)
+            out.rows[key] = dict(zip(MEASURES, row[len(dims):]))
+        for reason, disposition, n in conn.execute(
+                select(k.reason, k.disposition, func.sum(k.n)).where(*counts_where).group_by(k.reason, k.disposition)):
+            if reason is None:
+                out.dispositions[disposition or "unknown"] += int(n)
+            else:
+                out.exclusions[reason] += int(n)
+    return out
