@@ -46,6 +46,8 @@ class PluginContext:
     snapshot: Callable[[], dict[str, Any]]  # the live calls/agents/queues, as the `snapshot` op gives them
     counters: Counters
     log: logging.Logger
+    #: The site's `[[queue]]` service-level seconds by queue name (where a queue sets one).
+    service_levels: Mapping[str, float] = field(default_factory=dict)
 
     def count(self, what: str, n: int = 1) -> None:
         """Increment this plugin's counter `plugins.<name>.<what>` (shown by the `stats` op)."""

@@ -24,7 +24,9 @@ class Live:
 
     @classmethod
     async def start(cls, ctx: PluginContext) -> Live:
-        options = Options.parse(ctx.options)
+        # the site's [[queue]] service levels, as `ctid report -c` takes them: the wallboard's SL
+        # agrees with the reports, and both keep the same rollup (rollup.fingerprint)
+        options = Options.parse(ctx.options, ctx.service_levels)
         engine = make_engine(ctx.database_url)
         board = None
         if options.wallboard:
