@@ -38,7 +38,8 @@ AGENT_OPS = frozenset({"call.make", "call.answer", "call.hold", "call.retrieve",
 ADMIN_PREFIXES = ("keys.", "audit.")
 #: Ops any role may send because they run as the sender's role (they read `current_client`
 #: and narrow their answer to it): an agent's search returns only that agent's recordings.
-SCOPED_OPS = frozenset({"recordings.search"})
+SCOPED_OPS = frozenset({"recordings.search", "qa.sample", "qa.evaluate", "qa.evaluations", "qa.acknowledge",
+                        "qa.dispute", "qa.report", "qa.calibration"})  # qa: plugins/qa/ops.py as_client
 
 
 def parse_role(text: str) -> tuple[str, str | None]:

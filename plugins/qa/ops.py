@@ -1,11 +1,18 @@
-"""The QA plugin's request ops on the bus: errors come back as `RequestError(code, message)`."""
+"""The QA plugin's request ops on the bus: errors come back as `RequestError(code, message)`.
+
+On a CURVE bus each op runs as the client key's role (`ctid.bus.current_client`): an agent key
+sees, acknowledges and disputes only its own evaluations (whatever `agent` the request names:
+another one is `forbidden`); sampling and evaluating are for supervisor and admin keys; a crm
+key may read (evaluations, reports, calibration) but not score. On a plain loopback bus, and
+for admin keys, the request is taken as sent.
+"""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Any, Callable
 
-from ctid.bus import RequestError
+from ctid.bus import RequestError, current_client
 from ctid_plugins.qa.evaluations import EvaluationError, NotFound
 from ctid_plugins.qa.scorecard import ScorecardError
 from ctid_plugins.qa.service import QaService
@@ -18,8 +25,31 @@ def _need(request: dict[str, Any], *keys: str) -> list[Any]:
     return [request[k] for k in keys]
 
 
-def _guard(fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
+#: What each role other than admin may do on a secured bus (op names without `qa.`).
+ROLE_OPS = {
+    "agent": frozenset({"evaluations", "acknowledge", "dispute"}),  # its own evaluations only
+    "supervisor": frozenset({"sample", "evaluate", "evaluations", "report", "calibration"}),
+    "crm": frozenset({"evaluations", "report", "calibration"}),
+}
+
+
+def as_client(op: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The request as the sender's role may make it; RequestError(forbidden) when it may not."""
+    who = current_client.get()
+    if who is None or who.key is None or who.kind == "admin":
+        return request
+    if op not in ROLE_OPS.get(who.kind, ()):
+        raise RequestError("forbidden", f"qa.{op} is not allowed for {who.role}")
+    if who.kind == "agent":
+        if request.get("agent") not in (None, "", who.arg):
+            raise RequestError("forbidden", f"qa.{op} is not allowed for {who.role}: agent {request['agent']!r} is not you")
+        return {**request, "agent": who.arg}
+    return request
+
+
+def _guard(op: str, fn: Callable[[dict[str, Any]], Any]) -> Callable[[dict[str, Any]], Any]:
     def handler(request: dict[str, Any]) -> Any:
+        request = as_client(op, request)
         try:
             return fn(request)
         except NotFound as exc:
@@ -70,4 +100,4 @@ def make_ops(qa: QaService) -> dict[str, Callable[[dict[str, Any]], Any]]:
 
     ops = {"sample": sample, "evaluate": evaluate, "evaluations": evaluations, "acknowledge": acknowledge,
            "dispute": dispute, "report": report, "calibration": calibration}
-    return {f"qa.{name}": _guard(fn) for name, fn in ops.items()}
+    return {f"qa.{name}": _guard(name, fn) for name, fn in ops.items()}
