@@ -32,6 +32,9 @@ from cpython.exc cimport PyErr_Occurred
 from cpython.list cimport PyList_Append
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport PyObject
+
+cdef extern from "Python.h":
+    void PyObject_GC_UnTrack(object op)
 from cpython.pycapsule cimport PyCapsule_Import
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -249,6 +252,11 @@ cdef class _Doc:
             value = PyUnicode_DecodeUTF8(self.text, self.tlen, NULL)
         else:
             value = self.kids
+            # Complete, and it holds only str and (untracked) containers of str: nothing in a
+            # message can form a reference cycle, so the cycle collector need not walk it
+            # (CPython untracks dicts of atomic values itself; a dict gets tracked again as
+            # soon as a container is put into it).
+            PyObject_GC_UnTrack(value)
         kids = self.stack.pop()
         self.kids = kids
         self.depth -= 1
@@ -259,7 +267,9 @@ cdef class _Doc:
         elif type(<object>prev) is list:
             PyList_Append(<object>prev, value)
         else:
-            PyDict_SetItem(kids, local, [<object>prev, value])
+            pair = [<object>prev, value]
+            PyObject_GC_UnTrack(pair)  # a list is never untracked by CPython; see above
+            PyDict_SetItem(kids, local, pair)
         return 0
 
 

@@ -119,6 +119,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
         ("ACD SQL / compiled, same simple model, agent ready",
          _ratio(v, "acd.sql_agent_ready_median_us", "acd.compiled_simple_agent_ready_median_us"), "x"),
         ("CSTA / Asterisk driver -> bus, normalized events/s", _ratio(v, "csta.csta_events_s", "csta.asterisk_events_s"), "x"),
+        ("CSTA reader compiled / pure-Python, messages/s", _ratio(v, "csta.compiled_read_messages_s", "csta.pure_read_messages_s"), "x"),
         ("ctid report / plain SQL, month by queue and 30 min", _ratio(v, "reporting.ctid_s", "reporting.sql_s"), "x"),
         ("CURVE / plain bus, events/s (target >= 0.70)", _ratio(v, "control.curve_events_s", "control.plain_events_s"), "x"),
         ("control via AMI / ping, round trip p99", _ratio(v, "control.pause_p99_us", "control.ping_p99_us"), "x"),

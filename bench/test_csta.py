@@ -13,10 +13,14 @@ counts them. The window runs from the first byte to the subscriber's last event.
 - `test_driver_to_bus[asterisk]`: the Asterisk path on the same call center, same run.
 Both wires make the same normalized events (tests/test_csta_equivalence.py), so the
 events/s ratio compares like with like.
+- `test_reader[compiled|pure]`: the driver side alone, no daemon: the same CSTA bytes through
+  the compiled reader (ctid._fast.cstaxml) and its pure-Python twin, then the messages
+  through the mapper; CPU µs per message of each step (where a message's time goes).
 """
 
 from __future__ import annotations
 
+import functools
 import statistics
 import time
 from typing import Any
@@ -39,6 +43,7 @@ def _call_center() -> Any:
     return CallCenter(config, seed=20261124)
 
 
+@functools.lru_cache(maxsize=None)  # rendered once per run, whichever test asks first
 def _render(wire: str) -> tuple[bytes, int, Any]:
     """The whole stream of one wire, its message count and a factory of (parser, mapper)."""
     model = _call_center()
@@ -140,3 +145,37 @@ def test_driver_to_bus(benchmark, stream, children, report, tmp_path_factory) ->
     report.add(f"csta.{wire}_events_s", f"{wire} driver -> bus: normalized events/s (median)", events_s, "events/s")
     report.add(f"csta.{wire}_messages_s", f"{wire} driver -> bus: {unit}/s in (median)", messages_s, "msg/s")
     assert all(r["missing"] == 0 and r["dispatched"] == n_events for r in rounds)
+
+
+@pytest.mark.parametrize("reader", ["compiled", "pure"])
+def test_reader(benchmark, reader, report) -> None:
+    from ctid.drivers.csta import protocol
+
+    if reader == "compiled" and not protocol.COMPILED:
+        pytest.skip("the compiled CSTA reader ctid._fast.cstaxml is not built")
+    data, messages, make = _render("csta")
+    parser_cls = protocol.FrameParser if reader == "compiled" else protocol.PyFrameParser
+    timings: dict[str, list[float]] = {"read": [], "map": []}
+
+    def run() -> None:
+        # CPU time of this thread: the other engineers' processes on the shared cores do not count
+        parser, mapper = parser_cls(), make()[1]
+        t0 = time.thread_time()
+        read = [m for i in range(0, len(data), READ_SIZE) for m in parser.feed(data[i:i + READ_SIZE])]
+        t1 = time.thread_time()
+        handle, ts = mapper.handle, time.time()
+        for message in read:
+            handle(message, ts)
+        t2 = time.thread_time()
+        assert len(read) == messages and parser.errors == 0 and mapper.unknown == 0
+        timings["read"].append((t1 - t0) / messages * 1e6)
+        timings["map"].append((t2 - t1) / messages * 1e6)
+
+    benchmark.pedantic(run, rounds=max(ROUNDS, 5), iterations=1)
+    read, map_ = min(timings["read"]), min(timings["map"])  # best round: the uncontended cost
+    benchmark.extra_info.update({"reader": reader, "messages": messages, "read_us": read, "map_us": map_})
+    report.add(f"csta.{reader}_read_messages_s", f"CSTA reader ({reader}): messages/s read (CPU, best round)",
+               1e6 / read, "msg/s")
+    report.add(f"csta.{reader}_read_us", f"CSTA reader ({reader}): µs per message read", read, "µs", ",.2f")
+    if reader == "compiled":
+        report.add("csta.map_us", "CSTA mapper: µs per message mapped (CPU, best round)", map_, "µs", ",.2f")
