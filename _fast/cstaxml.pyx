@@ -168,13 +168,17 @@ cdef object _local_name(const char* name):
         cut -= 1
     local = PyUnicode_DecodeUTF8(name + cut, n - cut, NULL)
     new_key = PyBytes_FromStringAndSize(name, n)
+    # The slot is read again only now: the allocations above may have run a collection whose
+    # finalizers parsed a document and filled this slot meanwhile (no allocation from here on).
+    cdef PyObject* old_key = name_keys[slot]
+    cdef PyObject* old_local = name_locals[slot]
     Py_INCREF(new_key)
     Py_INCREF(local)
-    if key != NULL:
-        Py_DECREF(<object>key)
-        Py_DECREF(<object>name_locals[slot])
     name_keys[slot] = <PyObject*>new_key
     name_locals[slot] = <PyObject*>local
+    if old_key != NULL:
+        Py_DECREF(<object>old_key)
+        Py_DECREF(<object>old_local)
     return local
 
 

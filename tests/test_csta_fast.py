@@ -282,3 +282,15 @@ def test_any_encoded_body_reads_the_same(fields):
         return
     assert_same(data)
     assert outcome(cstaxml.parse, data[8:]) == outcome(py_parse, data[8:])
+
+
+@needs_compiled
+def test_more_names_than_the_name_cache_holds():
+    """Element names past the compiled reader's bounded name cache (slots get reused) still
+    read as the spec reads them, in any namespace."""
+    for ns in (NS_CSTA, NS_AVAYA, "urn:x"):
+        inner = "".join(f'<n{i} xmlns="{ns}">{i}</n{i}><é{i % 7}>x</é{i % 7}>' for i in range(3000))
+        body = f'<DeliveredEvent xmlns="{NS_CSTA}">{inner}</DeliveredEvent>'.encode()
+        first = outcome(cstaxml.parse, body)
+        assert first == outcome(py_parse, body) and first[0] == "ok" and len(first[2]) == 3007
+        assert outcome(cstaxml.parse, body) == first  # now partly from the cache
