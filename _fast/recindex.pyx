@@ -598,6 +598,8 @@ cdef class Segment:
         cdef double max_dur = INFINITY if v is None else v
         cdef bint newest = q.order == "newest"
         cdef Py_ssize_t need = q.limit
+        if need <= 0:
+            return [], carray.clone(_DOUBLES, 0, False)
         need += 1
         cdef Py_ssize_t a, b, m, k, got = 0, i
         cdef double d

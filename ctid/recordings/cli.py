@@ -3,6 +3,10 @@
 Each command opens the configured database (`-c FILE`: `[database] url` and the
 `[plugins.recordings]` options), rebuilds the index from it and runs as a principal
 (`--as ROLE`, default `admin`: whoever can read the config can read the database anyway).
+`search`, `export` and `retention` first ask a running daemon (`[bus] req`; on a CURVE bus
+with the client key `--key FILE`, and then as that key's role) and rebuild the index only
+when none answers (ctid.recordings.remote): a retention the daemon applies leaves no stale
+rows in its index. `--local` skips the daemon.
 Exit codes: 0 done, 1 done with problems (skipped files, missing files), 2 bad arguments or config.
 """
 
@@ -36,6 +40,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
     p = command("search", _search, "recordings matching the filters (a table, or --json / --csv)")
     _filters(p)
+    _daemon_options(p)
     p.add_argument("--order", choices=("newest", "oldest"), default="newest")
     p.add_argument("--limit", type=int, default=100)
     p.add_argument("--offset", type=int)
@@ -52,10 +57,20 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = command("export", _export, "copy a selection's files and a manifest CSV with SHA-256 to a directory")
     p.add_argument("dir", type=Path)
     _filters(p)
+    _daemon_options(p)
 
     p = command("retention", _retention, "delete recordings older than an age: lists them first (dry run)")
     p.add_argument("--days", type=float, help="the age in days (default: [plugins.recordings] retention_days)")
     p.add_argument("--apply", action="store_true", help="delete them (without it, only list them)")
+    _daemon_options(p)
+
+
+def _daemon_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--key", metavar="FILE", help="client key file (what `ctid keys new` prints) to ask the daemon "
+                                                 "on a CURVE bus")
+    p.add_argument("--timeout", type=float, default=2.0, metavar="SECONDS",
+                   help="how long to wait for a running daemon before building the index here (default 2)")
+    p.add_argument("--local", action="store_true", help="build the index from the database here; ask no daemon")
 
 
 def _filters(p: argparse.ArgumentParser) -> None:
@@ -100,12 +115,10 @@ def _spec(args: argparse.Namespace) -> dict[str, Any]:
     return spec
 
 
-def _open(args: argparse.Namespace):
-    """(service rebuilt from the database, principal, [plugins.recordings] options)."""
+def _config(args: argparse.Namespace):
+    """(the site config, its [plugins.recordings] options), both checked."""
     from ctid import config
-    from ctid.recordings.access import Principal
     from ctid.recordings.plugin import check_options
-    from ctid.recordings.service import RecordingService
 
     try:
         cfg = config.load(args.config)
@@ -115,8 +128,54 @@ def _open(args: argparse.Namespace):
     errors = check_options(options)
     if errors:
         raise _Usage("\n".join(errors))
+    return cfg, options
+
+
+def _open(args: argparse.Namespace):
+    """(service rebuilt from the database, principal, [plugins.recordings] options)."""
+    from ctid.recordings.access import Principal
+    from ctid.recordings.service import RecordingService
+
+    cfg, options = _config(args)
     principal = Principal.parse(args.principal)
     return RecordingService(cfg.database.url, site=cfg.site).start(), principal, options
+
+
+def _daemon(args: argparse.Namespace):
+    """A client of the running daemon to ask first, or None (--local; a CURVE bus and no --key)."""
+    from ctid.recordings.remote import ClientKey, DaemonClient
+
+    if args.local:
+        return None
+    cfg, _ = _config(args)
+    key = None
+    if cfg.bus.security == "curve":
+        if not args.key:
+            print("ctid recordings: the bus is CURVE and no --key was given: building the index from the database",
+                  file=sys.stderr)
+            return None
+        key = ClientKey.load(args.key)
+    elif args.key:
+        raise _Usage(f"--key: the bus of {args.config} is plain (bus.security), it takes no key")
+    if args.timeout <= 0:
+        raise _Usage("--timeout: must be > 0 seconds")
+    return DaemonClient(cfg.bus.req, key, args.timeout)
+
+
+def _ask(args: argparse.Namespace, ask: Callable[[Any], Any]) -> Any:
+    """`ask(client)` of the running daemon; None when there is none to ask or it does not answer."""
+    from ctid.recordings.remote import NoDaemon
+
+    client = _daemon(args)
+    if client is None:
+        return None
+    try:
+        return ask(client)
+    except NoDaemon as exc:
+        print(f"ctid recordings: {exc}: building the index from the database", file=sys.stderr)
+        return None
+    finally:
+        client.close()
 
 
 class _Usage(Exception):
@@ -125,11 +184,12 @@ class _Usage(Exception):
 
 def _run(body: Callable[[], int]) -> int:
     from ctid.recordings.query import QueryError
+    from ctid.recordings.remote import DaemonRefused
     from ctid.recordings.scan import ScanError
 
     try:
         return body()
-    except (_Usage, QueryError, ScanError, ValueError) as exc:
+    except (_Usage, QueryError, ScanError, ValueError, DaemonRefused) as exc:
         print(f"ctid recordings: {exc}", file=sys.stderr)
         return 2
 
@@ -138,12 +198,19 @@ def _search(args: argparse.Namespace) -> int:
     def body() -> int:
         from ctid.recordings.query import parse_query
 
-        query = parse_query(_spec(args))
-        service, principal, _ = _open(args)
-        try:
-            recs, cursor = service.search(principal, query)
-        finally:
-            service.close()
+        from ctid.recordings.remote import recording
+
+        spec = _spec(args)
+        query = parse_query(spec)  # refused here, before anyone is asked
+        page = _ask(args, lambda daemon: daemon.search(args.principal, spec))
+        if page is not None:
+            recs, cursor = [recording(row) for row in page["rows"]], page["next_cursor"]
+        else:
+            service, principal, _ = _open(args)
+            try:
+                recs, cursor = service.search(principal, query)
+            finally:
+                service.close()
         rows = [r.as_json() for r in recs]
         if args.json:
             for row in rows:
@@ -204,12 +271,15 @@ def _export(args: argparse.Namespace) -> int:
         from ctid.recordings.export import export
         from ctid.recordings.query import parse_query
 
-        query = parse_query({**_spec(args), "order": "oldest", "limit": 1000})
-        service, principal, _ = _open(args)
-        try:
-            recs = service.everything(principal, query)
-        finally:
-            service.close()
+        spec = {**_spec(args), "order": "oldest", "limit": 1000}
+        query = parse_query(spec)
+        recs = _ask(args, lambda daemon: [r for page in daemon.pages(args.principal, spec) for r in page])
+        if recs is None:
+            service, principal, _ = _open(args)
+            try:
+                recs = service.everything(principal, query)
+            finally:
+                service.close()
         report = export(recs, args.dir)
         for error in report.errors:
             print(f"not exported: {error}", file=sys.stderr)
@@ -221,24 +291,53 @@ def _export(args: argparse.Namespace) -> int:
 
 def _retention(args: argparse.Namespace) -> int:
     def body() -> int:
-        service, principal, options = _open(args)
-        try:
-            days = args.days if args.days is not None else options.get("retention_days")
-            if days is None or days <= 0:
-                raise _Usage("give --days N (> 0) or set [plugins.recordings] retention_days")
-            recs = service.expired(principal, days * 86400.0)
-            for rec in recs:
-                print(f"{'delete' if args.apply else 'would delete'}  {_cell('start', rec.start)}  "
-                      f"{rec.recording_id}  {rec.path or '-'}")
-            if not args.apply:
-                print(f"{len(recs)} recordings older than {days:g} days (dry run: --apply deletes them)")
-                return 0
-            n, problems = service.delete(recs)
-        finally:
-            service.close()
+        _, options = _config(args)
+        days = args.days if args.days is not None else options.get("retention_days")
+        if days is None or days <= 0:
+            raise _Usage("give --days N (> 0) or set [plugins.recordings] retention_days")
+        done = _ask(args, lambda daemon: _retention_by_daemon(daemon, args.principal, days, args.apply))
+        if done is None:
+            done = _retention_here(args, days)
+        listed, deleted, problems = done
         for p in problems:
             print(f"problem: {p}", file=sys.stderr)
-        print(f"{n} recordings deleted")
+        if not args.apply:
+            print(f"{listed} recordings older than {days:g} days (dry run: --apply deletes them)")
+            return 0
+        print(f"{deleted} recordings deleted")
         return 1 if problems else 0
 
     return _run(body)
+
+
+def _listed(rec: Any, apply: bool) -> None:
+    print(f"{'delete' if apply else 'would delete'}  {_cell('start', rec['start'])}  "
+          f"{rec['recording_id']}  {rec['path'] or '-'}")
+
+
+def _retention_by_daemon(daemon: Any, principal: str, days: float, apply: bool) -> tuple[int, int, list[str]]:
+    """The daemon deletes (files, rows, its index), a page per request: (listed, deleted, problems)."""
+    listed, deleted, problems, cursor = 0, 0, [], None
+    while True:
+        page = daemon.retention(principal, days, apply, cursor)
+        for rec in page["recordings"]:
+            _listed(rec, apply)
+        listed += len(page["recordings"])
+        deleted += page["deleted"]
+        problems += page["problems"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return listed, deleted, problems
+
+
+def _retention_here(args: argparse.Namespace, days: float) -> tuple[int, int, list[str]]:
+    """No daemon: an index of our own; a daemon started later rebuilds from the database."""
+    service, principal, _ = _open(args)
+    try:
+        recs = service.expired(principal, days * 86400.0)
+        for rec in recs:
+            _listed({"start": rec.start, "recording_id": rec.recording_id, "path": rec.path}, args.apply)
+        deleted, problems = service.delete(recs) if args.apply else (0, [])
+    finally:
+        service.close()
+    return len(recs), deleted, problems

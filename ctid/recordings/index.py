@@ -106,6 +106,7 @@ class RecordingIndex:
         self._fast = COMPILED and segment is CompiledSegment
         self._tail_max = tail
         self.agents, self.queues, self.teams, self.tags = Codes(), Codes(), Codes(), Codes()
+        self._agent_codes = self.agents.codes
         self.directions = Codes(DIRECTIONS)
         self.dispositions = Codes(DISPOSITIONS)
         self._sets = (("agents", self.agents), ("queues", self.queues), ("teams", self.teams),
@@ -113,6 +114,8 @@ class RecordingIndex:
         self.segments: list[Any] = []
         self._tail = Columns()
         self._tail_segment: Any = None
+        # the one compiled segment when there is nothing else (no tail): the fast path's case
+        self._one: Any = None
 
     # -- building ---------------------------------------------------------------------------
 
@@ -142,12 +145,14 @@ class RecordingIndex:
         self._tail_segment = None
         if len(self._tail) >= self._tail_max:
             self._seal()
+        self._changed()
 
     def add_columns(self, cols: Columns) -> None:
         """Index a bulk of recordings as one segment (the rebuild from the database)."""
         if len(cols):
             self.segments.append(self._segment(cols))
             self._compact()
+        self._changed()
 
     def _seal(self) -> None:
         tail, self._tail, self._tail_segment = self._tail, Columns(), None
@@ -164,6 +169,9 @@ class RecordingIndex:
             cols.extend(newer.columns())
             self.segments.append(self._segment(cols))
 
+    def _changed(self) -> None:
+        self._one = self.segments[0] if self._fast and len(self.segments) == 1 and not len(self._tail) else None
+
     def _all(self) -> list[Any]:
         if len(self._tail) and self._tail_segment is None:
             self._tail_segment = self._segment(self._tail)
@@ -176,6 +184,7 @@ class RecordingIndex:
                 if seg is self._tail_segment:  # the tail is rebuilt from its columns: drop it there too
                     self._tail = seg.columns()
                     self._tail_segment = None
+                    self._changed()
                 return True
         return False
 
@@ -236,29 +245,31 @@ class RecordingIndex:
     def search(self, principal: Principal, query: Query) -> Page:
         """The page of recordings matching `query` that `principal` may see."""
         q = query
-        # Query keeps only the fields it was given: none but these -> the compiled fast path
-        if self._fast and q.__dict__.keys() <= _FAST_FIELDS and q.limit > 0:
+        # Query keeps only the fields it was given: none but these -> the compiled fast path, with
+        # `access.allowed` for one agent spelled out (an agent principal is exactly one agent)
+        if self._fast and q.__dict__.keys() <= _FAST_FIELDS:
             kind = principal.kind
-            if kind == "admin" or kind == "auditor":
-                names = q.agents
-            elif kind == "agent":
-                names = principal.ids if not q.agents else tuple(x for x in q.agents if x in principal.ids)
-                if not names:
+            if kind == "agent":
+                names = principal.ids
+                if q.agents and names[0] not in q.agents:
                     return Page([], (), None)
+            elif kind == "admin" or kind == "auditor":
+                names = q.agents
             else:
                 names = ()
             if len(names) == 1:
-                code = self.agents.codes.get(names[0])
+                code = self._agent_codes.get(names[0])
                 if code is None:
                     return Page([], (), None)
-                if len(self.segments) == 1 and not len(self._tail):  # after a rebuild: one call, one page
-                    ids, starts = self.segments[0].search_agent(code, q)
-                    limit = q.limit
-                    if len(ids) > limit:
-                        del ids[limit:]
-                        return Page(ids, starts[:limit], encode_cursor(starts[limit - 1], ids[-1]))
-                    return Page(ids, starts, None)
-                return self._search_agent(code, q)
+                one = self._one
+                if one is None:
+                    return self._search_agent(code, q)
+                ids, starts = one.search_agent(code, q)  # after a rebuild: one call, one page
+                limit = q.limit
+                if len(ids) > limit:
+                    del ids[limit:]
+                    return Page(ids, starts[:limit], encode_cursor(starts[limit - 1], ids[-1]))
+                return Page(ids, starts, None)
         plan = self.plan(principal, query)
         if plan is None:
             return Page([], (), None)

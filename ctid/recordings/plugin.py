@@ -101,7 +101,7 @@ class RecordingsPlugin:
 
     @hookimpl
     def ctid_request_ops(self) -> Mapping[str, Callable[[dict[str, Any]], Any]]:
-        return {"recordings.search": self.search}
+        return {"recordings.search": self.search, "recordings.retention": self.retention}
 
     def search(self, request: dict[str, Any]) -> dict[str, Any]:
         """recordings.search: recordings matching the query fields, as `principal` may see them"""
@@ -116,6 +116,25 @@ class RecordingsPlugin:
             request = {**request, "principal": who.role}
         try:
             return self.service.search_request(request)
+        except QueryError as exc:
+            raise RequestError("bad_request", str(exc)) from None
+
+    def retention(self, request: dict[str, Any]) -> dict[str, Any]:
+        """recordings.retention: list (and with apply, delete) a page of recordings older than `days`; admin only"""
+        from ctid.bus import RequestError, current_client
+        from ctid.recordings.query import QueryError
+
+        if not self.ready.is_set() or self.service is None:
+            raise RequestError("unavailable", "the recording index is being rebuilt from the database")
+        who = current_client.get()
+        if who is not None and who.key is not None:  # a secured bus: the client key's role
+            if who.kind != "admin":
+                raise RequestError("forbidden", f"recordings.retention is for admin keys, not {who.role}")
+        elif request.get("principal") != "admin":  # a plain bus: what the request says, like a search
+            raise RequestError("forbidden", f"recordings.retention runs as principal 'admin', not "
+                                            f"{request.get('principal')!r}")
+        try:
+            return self.service.retention_request(request)
         except QueryError as exc:
             raise RequestError("bad_request", str(exc)) from None
 

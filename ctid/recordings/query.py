@@ -77,10 +77,10 @@ class Query:
         if not fields.keys() <= _QUERY_FIELDS:
             unknown = sorted(set(fields) - _QUERY_FIELDS)
             raise TypeError(f"Query has no field {unknown[0]!r}")
-        for low, high in _RANGES:  # (two dict lookups per range: nothing next to a search)
+        for low, high in _RANGES:  # (two dict lookups per range: next to nothing in a search)
             if high in fields and low in fields:
                 a, b = fields[low], fields[high]
-                if a is not None and b is not None and a > b:
+                if a is not None and b is not None and a > b:  # (None: dataclasses.replace passes every field)
                     raise QueryError(low, f"the range is reversed: {low} {a:g} > {high} {b:g}")
         self.__dict__.update(fields)
 

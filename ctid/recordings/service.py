@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
 from ctid.metrics import Counters
-from ctid.recordings.access import Principal
+from ctid.recordings.access import ADMIN, Principal
 from ctid.recordings.feed import FeedError, RecordingFeed
 from ctid.recordings.index import CompiledSegment, RecordingIndex
 from ctid.recordings.model import Recording
@@ -100,6 +100,28 @@ class RecordingService:
         """Recordings that started more than `max_age` seconds before `now`, oldest first."""
         cutoff = (time.time() if now is None else now) - max_age
         return self.everything(principal, Query(until=cutoff, order="oldest", limit=1000))
+
+    def retention_request(self, request: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+        """The `recordings.retention` op (the caller checks the sender may: admin only): one page
+        (`limit`, default 500, so a request stays short) of the recordings that started more than
+        `days` ago, oldest first, after `cursor`; deleted (files, rows, index) with `apply`.
+        Returns {"recordings": [{recording_id, start, path}], "deleted", "problems", "next_cursor"}.
+        Raises QueryError naming a bad field."""
+        unknown = sorted(set(request) - {"op", "id", "principal", "days", "apply", "limit", "cursor"})
+        if unknown:
+            raise QueryError(unknown[0], "unknown field (known: days, apply, limit, cursor)")
+        days = request.get("days")
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or not days > 0:
+            raise QueryError("days", f"expected a number of days > 0, got {days!r}")
+        apply = request.get("apply", False)
+        if not isinstance(apply, bool):
+            raise QueryError("apply", f"expected true or false, got {apply!r}")
+        spec = {"until": (time.time() if now is None else now) - days * 86400.0, "order": "oldest",
+                "limit": request.get("limit", 500), "cursor": request.get("cursor")}
+        recs, cursor = self.search(ADMIN, parse_query(spec))
+        deleted, problems = self.delete(recs) if apply else (0, [])
+        return {"recordings": [{"recording_id": r.recording_id, "start": r.start, "path": r.path} for r in recs],
+                "deleted": deleted, "problems": problems, "next_cursor": cursor}
 
     def delete(self, recs: Sequence[Recording]) -> tuple[int, list[str]]:
         """Delete the recordings' files, rows and index entries. A file that is already gone is
