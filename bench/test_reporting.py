@@ -15,9 +15,10 @@ resolution uses it when it is there).
   same plan as ctid's raw path (`NOT INDEXED` where ctid keeps SQLite off ix_cdr_t_offered for a
   long period; one GROUP BY for the measures, one correlated query for FCR, one for the
   exclusions and dispositions), no SQLAlchemy.
-- also measured: ctid's raw path on the same month (`use_rollup=False`, one round), the
-  one-time full rollup build of the month, and the incremental refresh after one more day's
-  CDRs (CALLS / 30) are written (that day's buckets and, for FCR, the day before it).
+- also measured: ctid's raw path on the same month (`use_rollup=False`, one round), the month
+  by agent (from the agent rollup; its totals must equal the by-queue report's), the one-time
+  full rollup build of the month, and the incremental refresh after one more day's CDRs
+  (CALLS / 30) are written (that day's buckets and, for FCR, the day before it).
 
 The answers are compared (they must agree; after the new day, the rollup and the raw path too)
 and timed in the same run. Target (issue "Reporting and QA plugins"): under 5 s. No test
@@ -38,6 +39,7 @@ from ctid.store.engine import make_engine
 from ctid.store.models import metadata
 from ctid_plugins.reporting import rollup
 from ctid_plugins.reporting.config import Options
+from ctid_plugins.reporting.kpis import KPIS
 from ctid_plugins.reporting.report import build
 
 CALLS = env_int("CTID_BENCH_REPORT_CALLS", 3_000_000)
@@ -176,6 +178,7 @@ def test_month_by_queue_and_interval(benchmark, report, month) -> None:
                                           use_rollup=False), 1)
         build_s, built = _timed(lambda: rollup.refresh(engine, OPTIONS, now, rebuild=True), 1)
         ctid_s, ours = _timed(month_report, ROUNDS)
+        agent_s, by_agent = _timed(lambda: build(engine, START, END, ["agent"], OPTIONS, now=now), ROUNDS)
         sql_s, plain = _timed(lambda: plain_sql(month, now), ROUNDS)
         benchmark.pedantic(month_report, rounds=1, iterations=1)
 
@@ -206,6 +209,8 @@ def test_month_by_queue_and_interval(benchmark, report, month) -> None:
             assert {k: v for k, v in x.kpis.items() if v is not None} == pytest.approx(
                 {k: v for k, v in y.kpis.items() if v is not None}, rel=1e-9)
     assert tail[0].meta["source"] == "rollup" and tail[0].total.kpis["offered"] > 0
+    assert by_agent.meta["source"] == "rollup" and len(by_agent.rows) == AGENTS + 1  # + "(none)"
+    assert {k.name: by_agent.total.kpis[k.name] for k in KPIS} == pytest.approx({k.name: ours.total.kpis[k.name] for k in KPIS})
 
     report.add("reporting.calls", "CDRs in the month", CALLS, "")
     report.add("reporting.groups", "queue x 30-min groups", len(ours.rows), "")
@@ -213,7 +218,9 @@ def test_month_by_queue_and_interval(benchmark, report, month) -> None:
     report.add("reporting.sql_s", "plain SQL on sqlite3 over the raw rows, same figures (best round)", sql_s, "s", ",.2f")
     report.add("reporting.ratio", "plain SQL time / ctid time", sql_s / ctid_s, "x", ",.1f")
     report.add("reporting.raw_s", "ctid report from the raw rows, no rollup (one round)", raw_s, "s", ",.2f")
+    report.add("reporting.agent_s", "ctid report by agent, month, agent rollup (best round)", agent_s, "s", ",.2f")
     report.add("reporting.build_s", "full rollup build of the month (once)", build_s, "s", ",.2f")
     report.add("reporting.day_s", f"incremental rollup of one new day ({CALLS // DAYS:,} CDRs)", day_s, "s", ",.2f")
     report.add("reporting.day_buckets", "buckets rolled again by that refresh", day.buckets, "")
-    benchmark.extra_info.update(calls=CALLS, ctid_s=ctid_s, sql_s=sql_s, raw_s=raw_s, build_s=build_s, day_s=day_s)
+    benchmark.extra_info.update(calls=CALLS, ctid_s=ctid_s, sql_s=sql_s, raw_s=raw_s, agent_s=agent_s, build_s=build_s,
+                                day_s=day_s)

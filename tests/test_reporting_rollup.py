@@ -24,16 +24,21 @@ from ctid_plugins.reporting import rollup
 from ctid_plugins.reporting.report import build
 from reporting_support import HOUR, NOW, OPTIONS, T0, calls, cdr, database
 
-SERVED = ("queue", "direction", "site", "customer_type")
+SERVED = (("queue", "direction", "site", "customer_type"), ("agent", "team", "site"))  # the two rollup tables
 TIMES = (None, "interval", "day", "week", "month")
 
 
 def groupings():
-    """Every grouping the rollup serves: each subset of its columns, with or without a time."""
-    for n in range(len(SERVED) + 1):
-        for cols in itertools.combinations(SERVED, n):
-            for t in TIMES:
-                yield (*cols, t) if t else cols
+    """Every grouping the rollups serve: each subset of a table's dimensions, with or without a time."""
+    seen = set()
+    for dims in SERVED:
+        for n in range(len(dims) + 1):
+            for cols in itertools.combinations(dims, n):
+                for t in TIMES:
+                    by = (*cols, t) if t else cols
+                    if by not in seen:
+                        seen.add(by)
+                        yield by
 
 
 def same(engine, since, until, by, options=OPTIONS, now=NOW, **kw):
@@ -133,8 +138,10 @@ def test_simulated_days_every_grouping(days, zone):
     now = start + 5 * 86400
     for by in groupings():
         same(engine, start - 86400, start + 4 * 86400, by, options, now=now)
-    # the agent and team groupings read the raw rows, whatever the rollup holds
-    assert same(engine, start, start + 86400, ["agent", "interval"], options, now=now).meta["source"] == "raw"
+    # the agent rollup has no queue: an agent grouping filtered by queue reads the raw rows
+    assert same(engine, start, start + 86400, ["agent", "interval"], options, now=now,
+                queues=["sales"]).meta["source"] == "raw"
+    assert same(engine, start, start + 86400, ["team"], options, now=now).meta["source"] == "rollup"
     # a period cut mid-bucket, one day, one queue
     same(engine, start + 86400 + 7 * 60, start + 2 * 86400 - 7 * 60, ["queue", "interval"], options, now=now,
          queues=["support"])
@@ -262,3 +269,14 @@ def test_cli_rollup_and_rebuild(tmp_path, capsys):
     assert "--rebuild goes with `ctid report rollup`" in capsys.readouterr().err
     assert main(["report", "-c", str(path), "--by", "queue"]) == 2
     assert "--from and --to are required" in capsys.readouterr().err
+
+
+def test_a_rebuild_goes_a_few_buckets_per_transaction(hour, monkeypatch):
+    monkeypatch.setattr(rollup, "CHUNK", 2)  # 09:00 (the first CDR) to 19:00 (NOW): 40 buckets, 2 at a time
+    run = rollup.refresh(hour, OPTIONS, NOW, rebuild=True)
+    # 40 buckets rolled, and those of the last hour (rollup_settle) rolled again as the horizon passed them
+    assert run.rebuilt and run.horizon == int(NOW // 900) and 40 <= run.buckets <= 44
+    with hour.connect() as conn:
+        assert conn.execute(select(rollup.STATE.c.runs)).scalar() == 1 + 20  # the reset, then 20 chunks
+    for by in (["queue", "interval"], ["agent"], []):
+        assert same(hour, T0, T0 + HOUR, by).meta["source"] == "rollup"

@@ -129,13 +129,13 @@ def collect(engine: Engine, since: float, until: float, by: tuple[str, ...], opt
             queues: tuple[str, ...], sites: tuple[str, ...], use_rollup: bool) -> tuple[Aggregate, str]:
     """The period's measures: whole 15-minute buckets the rollup holds from it, the edges and
     the buckets after its horizon from the raw rows; and which source answered ("raw",
-    "rollup" or "rollup+raw"). Groupings by agent or team always read the raw rows."""
+    "rollup" or "rollup+raw"). A grouping by agent or team with a queue filter reads the raw rows."""
     cols = sql_columns(by)
 
     def raw(a: float, b: float) -> Aggregate:
         return aggregate(engine, a, b, by, options, now=now, queues=queues, sites=sites)
 
-    if not use_rollup or not set(cols) <= set(rollup.COLUMNS):
+    if not use_rollup or rollup.grain(cols, queues) is None:
         return raw(since, until), "raw"
     try:
         rollup.refresh(engine, options, now)
