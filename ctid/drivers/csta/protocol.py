@@ -25,6 +25,10 @@ parser says so (`broken`) and the link reconnects.
 Messages are plain nested dicts keyed by local element names (namespaces dropped after
 the root's was checked): a leaf is its text, an element that repeats becomes a list;
 attributes, comments and processing instructions are ignored.
+
+`PyFrameParser` and `py_parse` here are the specification; `_fast/cstaxml.pyx` is their
+compiled twin (the same expat, its callbacks in C), and `FrameParser` / `parse` below are
+whichever is available, compiled first (`COMPILED`). tests/test_csta_fast.py keeps them equal.
 """
 
 from __future__ import annotations
