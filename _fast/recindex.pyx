@@ -30,6 +30,7 @@ cdef extern from *:
     void CTID_PREFETCH(const void* p) nogil
 
 DEF PREFETCH_AHEAD = 8
+DEF PREFETCH_LINES = 16  # a one-agent search asks for at most this many lines of posts ahead
 DEF STRIDE = 64  # the start directory keeps every 64th start: small enough to stay in cache  # candidates from a posting list are scattered: ask for rows this far ahead
 DEF SRC_RANGE = 0
 DEF SRC_AGENT = 1
@@ -254,6 +255,7 @@ cdef class Segment:
     cdef object _dir
     cdef object _agent_posts  # the array holding `posts`
     cdef Post* posts  # one per agent posting (agent_pos order): the time cut and the page never touch the columns
+    cdef double[::1] agent_span  # per agent code: the first and the last start of its posts
 
     def __init__(self, cols):
         global _sort_start, _sort_rowid
@@ -311,6 +313,12 @@ cdef class Segment:
             j = self.agent_pos[i]
             self.posts[i].start = self.start[j]
             self.posts[i].key = _post_key(self.rowid[j], DUR_READ if self.flags[j] & DELETED else _dur_code(self.duration[j]))
+        cdef Py_ssize_t ncodes = self.agent_off.shape[0] - 1
+        self.agent_span = array("d", bytes(16 * max(ncodes, 1)))
+        for i in range(ncodes):
+            if self.agent_off[i + 1] > self.agent_off[i]:
+                self.agent_span[2 * i] = self.posts[self.agent_off[i]].start
+                self.agent_span[2 * i + 1] = self.posts[self.agent_off[i + 1] - 1].start
 
     cdef void _postings(self, str name, int[::1] codes):
         cdef Py_ssize_t i, n = self.n, ncodes = 0
@@ -611,6 +619,14 @@ cdef class Segment:
             return ids, carray.clone(_DOUBLES, 0, False)
         cdef Py_ssize_t a0 = self.agent_off[code], b0 = self.agent_off[code + 1]
         cdef const Post* post = self.posts
+        cdef double first = self.agent_span[2 * code], last = self.agent_span[2 * code + 1]
+        if b0 - a0 > 1 and last > first:
+            # Where the range falls if the agent's starts are evenly spread: ask for those cache
+            # lines now, so their misses overlap with the ones the cut takes to get there.
+            a = a0 + <Py_ssize_t>((min(max(lo, first), last) - first) / (last - first) * (b0 - 1 - a0))
+            b = a0 + <Py_ssize_t>((min(max(hi, first), last) - first) / (last - first) * (b0 - 1 - a0))
+            for k in range(max(a - 4, a0), min(b + 4, b0, a + 4 * PREFETCH_LINES), 4):  # 4 posts a line
+                CTID_PREFETCH(&post[k])
         a = _first_ge(post, a0, b0, lo)
         b = _first_ge(post, a, b0, hi)
         if need > b - a:
@@ -749,6 +765,6 @@ cdef class Segment:
     def nbytes(self):
         """Bytes held by the columns and posting lists (as 4-byte positions)."""
         cols = (sum(a.itemsize * len(a) for a in self._cols.values()) + 8 * self.dir_start.shape[0]
-                + sizeof(Post) * self.agent_pos.shape[0])
+                + sizeof(Post) * self.agent_pos.shape[0] + 8 * self.agent_span.shape[0])
         return cols + 4 * (self.agent_pos.shape[0] + self.queue_pos.shape[0] + self.tag_pos.shape[0]
                            + self.sfx_pos.shape[0])
