@@ -104,7 +104,7 @@ def test_ctid_latency(benchmark, store, events, children, report, tmp_path_facto
         dt = DaemonThread(config, drivers=False)  # no PBX: the bench dispatches
         live.append(dt)
         if store == "store-off":
-            dt.daemon.store.submit = lambda event: None
+            dt.daemon.store.submit = lambda event, packed=None: None
         sub.recv(timeout=30)
         wait_until(lambda: dt.daemon.counters.get("bus.subscribe") >= 1, 30, "the subscription")
         batch = [{**e, "x": dict(e["x"])} for e in events]  # dispatch mutates its events

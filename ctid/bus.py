@@ -152,8 +152,10 @@ class Bus:
 
     # -- events ----------------------------------------------------------------------------
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Stamp the envelope and send. Never blocks: a slow subscriber loses messages at its HWM."""
+    def publish(self, event: dict[str, Any]) -> bytes:
+        """Stamp the envelope and send. Never blocks: a slow subscriber loses messages at its HWM.
+
+        Returns the msgpack body sent, for the store writer (encoded once, used twice)."""
         self.seq += 1
         event["v"] = PROTOCOL_VERSION
         event["seq"] = self.seq
@@ -164,7 +166,9 @@ class Bus:
         assert pub is not None, "Bus.start() first"
         # Two send() calls with SNDMORE are 2-3x cheaper than send_multipart.
         pub.send(topic.encode(), zmq.SNDMORE)
-        pub.send(self._pack(event))
+        body = self._pack(event)
+        pub.send(body)
+        return body
 
     # -- requests --------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from ctid.metrics import Counters
 from ctid.plugins import PluginContext, PluginHost, on_loop_thread
 from ctid.security import bus_security
 from ctid.state import State
-from ctid.store.writer import StoreWriter
+from ctid.store import open_writer
 
 log = logging.getLogger("ctid.daemon")
 
@@ -37,7 +37,8 @@ class Daemon:
         self.state = State(service_levels={q.name: float(q.servicelevel or 20) for q in config.queues})
         self.security = bus_security(config, self.state, self.counters)  # None: plain, as the config says
         self.bus = Bus(config.site, config.bus.pub, config.bus.req, self.counters, config.bus.hwm, self.security)
-        self.store = StoreWriter(config.database.url, batch_size=config.database.batch_size,
+        # Its own process (off this process's GIL) unless the database is in memory here.
+        self.store = open_writer(config.database.url, batch_size=config.database.batch_size,
                                  flush_interval=config.database.flush_interval)
         # Resolve every driver before anything starts: a bad kind never half-starts the daemon.
         self.drivers: list[Driver] = [load(d.kind)(d, self.dispatch, self.counters) for d in config.drivers]
@@ -53,6 +54,7 @@ class Daemon:
         self.counters.gauge("store.written", lambda: self.store.written)
         self.counters.gauge("store.pending", lambda: self.store.pending)
         self.counters.gauge("store.errors", lambda: self.store.errors)
+        self.counters.gauge("store.restarts", lambda: self.store.restarts)
         self.counters.gauge("state.calls", lambda: len(self.state.calls))
         self.counters.gauge("state.agents", lambda: len(self.state.agents))
         self.counters.gauge("bus.seq", lambda: self.bus.seq)
@@ -79,8 +81,8 @@ class Daemon:
     def dispatch(self, event: dict[str, Any]) -> None:
         """The hot path: state, then bus, then the store's and the plugins' queues."""
         self.state.apply(event)
-        self.bus.publish(event)
-        self.store.submit(event)
+        body = self.bus.publish(event)
+        self.store.submit(event, body)  # the bytes just published: the writer process decodes them
         self.plugins.dispatch(event)
         self.routing.observe(event)  # last: its own route.* events come after the one that caused them
 

@@ -1,0 +1,351 @@
+"""The store writer in its own process: the daemon's thread only sends bytes.
+
+`StoreProcess` has `StoreWriter`'s API (submit, flush, close, stats, counters). `submit`
+sends the event's msgpack body — the one `Bus.publish` already encoded, when given — on
+a ZeroMQ PUSH socket (ipc) to a writer process (`child.py`), which decodes, maps and
+writes it in batches. Decoding, mapping, JSON and SQLAlchemy then hold *that* process's
+GIL: the daemon's loop never waits for the writer.
+
+Nothing the process has not acked is forgotten: every body sent stays in `_unacked` until
+the process reports it done (written, or given up on and logged). A monitor thread reads
+the acks and watches the process; when it dies (killed, crashed) the monitor logs and
+counts it (`restarts`), starts a new one (backoff 0.1 s doubling to 30 s while it keeps
+dying) and sends it everything unacked, in order. So a death loses nothing, and may write
+twice what the dead process had committed but not yet acked (at most one batch): journal
+rows (`call_event`, `agent_state`) appear twice, a cdr is replaced by the same values.
+The acw values it kept waiting for their cdr are lost, as at a restart (they stay
+journaled in `agent_state`).
+
+The process is started with `subprocess` (a fresh interpreter, as multiprocessing's spawn
+does, without re-importing the caller's `__main__`): the daemon has threads and a ZeroMQ
+context, which a fork would copy in an undefined state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgpack
+import zmq
+from sqlalchemy import Engine
+
+import ctid
+from ctid.store.batch import MAX_BACKOFF
+from ctid.store.engine import make_engine
+from ctid.store.models import metadata
+
+log = logging.getLogger("ctid.store")
+
+#: Control messages on the events socket (an event is a msgpack map: never equal to these).
+FLUSH = b"FLUSH"  # write what you have now, then ack
+CLOSE = b"CLOSE"  # write what you have, ack, exit
+
+_COUNTS = ("written", "batches", "errors", "dropped")
+_POLL = 0.1  # seconds: how soon the monitor sees a dead process
+
+
+def _as_text(value: Any) -> str:
+    log.warning("non-msgpack value stored as text", extra={"ctx": {"value": repr(value)[:200]}})
+    return str(value)
+
+
+class StoreProcess:
+    """Writes normalized events to the store in batches, in a separate process."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 500,
+        flush_interval: float = 0.5,
+        max_pending: int | None = None,
+        acw_ttl: float = 3600.0,
+        acw_max: int = 10_000,
+    ) -> None:
+        if batch_size < 1 or flush_interval <= 0:
+            raise ValueError("batch_size must be >= 1 and flush_interval > 0")
+        self.url = url
+        self.max_pending = max_pending
+        self._opts = {"url": url, "batch_size": batch_size, "flush_interval": flush_interval, "acw_ttl": acw_ttl,
+                      "acw_max": acw_max, "log_level": logging.getLogger("ctid.store").getEffectiveLevel()}
+        #: Events refused by submit(): writer closed, or max_pending reached.
+        self.rejected = 0
+        #: Writer processes that died (or did not start) and were replaced.
+        self.restarts = 0
+        self._counts = dict.fromkeys(_COUNTS, 0)  # of the processes that ended
+        self._live = dict.fromkeys(_COUNTS, 0)  # of the current process
+        self._lost = 0  # given up on at close
+        self._acw_waiting = 0
+        self._acked = 0  # events finished by every process so far
+        self._unacked: deque[bytes] = deque()
+        self._done = threading.Condition()  # notified on every ack and when the monitor ends
+        self._send_lock = threading.Lock()  # the events socket, _unacked appends and resends
+        self._closed = False
+        self._closing = False
+        self._wakeup = threading.Event()  # cuts the monitor's restart backoff short at close
+        self._gen_up = False  # the current process said hello
+        self._give_up_at = math.inf
+        self._engine: Engine | None = None
+        self._ctx: zmq.Context | None = None
+        self._events: zmq.Socket | None = None
+        self._acks: zmq.Socket | None = None
+        self._dir = ""
+        self._gen = 0
+        self._gen_done = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._monitor: threading.Thread | None = None
+
+    # -- caller side -------------------------------------------------------------
+
+    @property
+    def engine(self) -> Engine:
+        """An engine on the same database (after start()), for readers."""
+        if self._engine is None:
+            raise RuntimeError("StoreProcess not started")
+        return self._engine
+
+    @property
+    def pending(self) -> int:
+        """Events submitted and not yet committed (or given up on)."""
+        return len(self._unacked)
+
+    @property
+    def written(self) -> int:
+        return self._counts["written"] + self._live["written"]
+
+    @property
+    def batches(self) -> int:
+        return self._counts["batches"] + self._live["batches"]
+
+    @property
+    def errors(self) -> int:
+        return self._counts["errors"] + self._live["errors"]
+
+    @property
+    def dropped(self) -> int:
+        return self._counts["dropped"] + self._live["dropped"] + self._lost
+
+    def start(self) -> None:
+        """Create missing tables (raises on a bad URL or database), start the process and its monitor."""
+        if self._monitor is not None:
+            raise RuntimeError("StoreProcess already started")
+        self._engine = make_engine(self.url)
+        metadata.create_all(self._engine)
+        self._ctx = zmq.Context()
+        self._dir = tempfile.mkdtemp(prefix="ctid-store-")
+        acks = self._ctx.socket(zmq.PULL)
+        acks.setsockopt(zmq.RCVHWM, 0)
+        acks.setsockopt(zmq.LINGER, 0)
+        acks.bind(f"ipc://{self._dir}/acks")
+        self._acks = acks
+        with self._send_lock:
+            self._spawn()
+        self._monitor = threading.Thread(target=self._watch, name="ctid-store-monitor", daemon=True)
+        self._monitor.start()
+
+    def submit(self, event: Mapping[str, Any], packed: bytes | None = None) -> None:
+        """Queue one event for writing: never blocks, never touches the database.
+
+        `packed`: the event's msgpack body, when the caller has it (the bus's publish does).
+        """
+        if packed is None:
+            try:
+                packed = msgpack.packb(event, default=_as_text)
+            except Exception as exc:  # e.g. an int beyond 64 bits
+                self.rejected += 1
+                log.error("event refused: it cannot be encoded", extra={"ctx": {"error": str(exc), "event": repr(event)[:300]}})
+                return
+        body = packed
+        with self._send_lock:
+            if self._closed or (self.max_pending is not None and len(self._unacked) >= self.max_pending):
+                self.rejected += 1
+                return
+            self._unacked.append(body)
+            if self._events is not None:
+                self._events.send(body, zmq.NOBLOCK)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Block until everything submitted so far is committed; False on timeout or give-up."""
+        if self._monitor is None or not self._monitor.is_alive():
+            return self.pending == 0
+        with self._done:
+            target = self._acked + len(self._unacked)
+        self._send(FLUSH)
+        with self._done:
+            return self._done.wait_for(lambda: self._acked >= target or self._monitor_ended(), timeout) \
+                and self._acked >= target
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Refuse new events, let the process write what it has, stop it.
+
+        With the database unreachable, gives up after `timeout` seconds (kills the
+        process) and logs how many events were lost.
+        """
+        if self._closed:
+            return
+        with self._send_lock:
+            self._closed = True
+        monitor = self._monitor
+        if monitor is not None:
+            self._give_up_at = time.monotonic() + (timeout if timeout is not None else math.inf)
+            self._closing = True
+            self._wakeup.set()
+            self._send(CLOSE)
+            monitor.join()
+        lost = len(self._unacked)
+        if lost:
+            self._lost += lost
+            self._unacked.clear()
+            log.error("closed with events not written", extra={"ctx": {"events": lost}})
+        with self._done:
+            self._done.notify_all()
+        for sock in (self._events, self._acks):
+            if sock is not None:
+                sock.close(linger=0)
+        if self._ctx is not None:
+            self._ctx.term()
+        if self._dir:
+            shutil.rmtree(self._dir, ignore_errors=True)
+        if self._acw_waiting:
+            log.info("acw values never found their cdr", extra={"ctx": {"count": self._acw_waiting}})
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def stats(self) -> dict[str, int]:
+        """Counters, for status pages and tests."""
+        return {"written": self.written, "batches": self.batches, "errors": self.errors, "dropped": self.dropped,
+                "rejected": self.rejected, "pending": self.pending, "acw_waiting": self._acw_waiting,
+                "restarts": self.restarts}
+
+    def __enter__(self) -> StoreProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _monitor_ended(self) -> bool:
+        return self._monitor is not None and not self._monitor.is_alive()
+
+    def _send(self, msg: bytes) -> None:
+        with self._send_lock:
+            if self._events is not None:
+                self._events.send(msg, zmq.NOBLOCK)
+
+    def _spawn(self) -> None:
+        """A new process and a fresh events socket; everything unacked is sent to it.
+        Called with _send_lock held. If the process cannot be started, nothing changes."""
+        assert self._ctx is not None
+        gen = self._gen + 1
+        endpoint = f"ipc://{self._dir}/events-{gen}"
+        opts = {**self._opts, "events": endpoint, "acks": f"ipc://{self._dir}/acks", "gen": gen,
+                "parent": os.getpid()}
+        # -P and ctid's own root first on the path: the process runs this very ctid, never a
+        # `ctid/` that happens to be in the working directory.
+        root = str(Path(ctid.__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+        proc = subprocess.Popen([sys.executable, "-P", "-m", "ctid.store.child", json.dumps(opts)],
+                                stdin=subprocess.DEVNULL, close_fds=True, env=env)
+        if self._events is not None:
+            self._events.close(linger=0)  # what it still queues for the dead process is resent below
+        self._proc, self._gen, self._gen_done, self._gen_up = proc, gen, 0, False
+        self._live = dict.fromkeys(_COUNTS, 0)
+        events = self._ctx.socket(zmq.PUSH)
+        events.setsockopt(zmq.SNDHWM, 0)  # never drop, never block: max_pending bounds it
+        events.setsockopt(zmq.LINGER, 0)
+        events.setsockopt(zmq.RECONNECT_IVL, 10)  # the process binds a moment after it starts
+        events.connect(endpoint)  # connect, not bind: messages queue until the process is there
+        for body in self._unacked:
+            events.send(body, zmq.NOBLOCK)
+        if self._closing:
+            events.send(CLOSE, zmq.NOBLOCK)
+        self._events = events
+
+    def _watch(self) -> None:
+        """The monitor thread: acks in, dead processes replaced, until the process ends at close."""
+        backoff = 0.1
+        while True:
+            try:
+                backoff = self._check(backoff)
+                if backoff < 0:
+                    return
+            except Exception:  # a bug here must not leave flush() and close() waiting forever
+                log.exception("unexpected error in the store monitor")
+                self._wakeup.wait(1.0)
+
+    def _check(self, backoff: float) -> float:
+        """One turn of the monitor: the next restart backoff, or -1 when the writing is over."""
+        acks = self._acks
+        proc = self._proc
+        assert acks is not None and proc is not None
+        if acks.poll(int(_POLL * 1000)):
+            self._drain_acks()
+        code = proc.poll()
+        if code is None:
+            if self._closing and time.monotonic() >= self._give_up_at:
+                log.error("writer process did not finish in time: stopping it",
+                          extra={"ctx": {"pending": len(self._unacked)}})
+                proc.kill()
+                proc.wait()
+                self._drain_acks()
+                return -1
+            return backoff
+        self._drain_acks()  # its last acks (a clean exit sends one before it ends)
+        if code == 0 and self._closing:
+            return -1
+        ctx = {"exit": code, "pending": len(self._unacked), "restarts": self.restarts + 1}
+        if self._closing and time.monotonic() >= self._give_up_at:
+            log.error("writer process died while closing", extra={"ctx": ctx})
+            return -1
+        self.restarts += 1
+        if self._gen_up:
+            log.error("writer process died; starting a new one", extra={"ctx": ctx})
+            backoff = 0.1
+        else:  # it died before it was even up (cannot open the store?): do not spin
+            log.error("writer process did not start; trying again", extra={"ctx": {**ctx, "retry_in": backoff}})
+            self._wakeup.wait(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+        for name in _COUNTS:
+            self._counts[name] += self._live[name]
+        self._live = dict.fromkeys(_COUNTS, 0)
+        with self._send_lock:
+            self._spawn()
+        return backoff
+
+    def _drain_acks(self) -> None:
+        acks = self._acks
+        assert acks is not None
+        while acks.poll(0):
+            self._on_message(msgpack.unpackb(acks.recv()))
+
+    def _on_message(self, msg: dict[str, Any]) -> None:
+        if "log" in msg:
+            level, text, ctx = msg["log"]
+            log.log(level, text, extra={"ctx": {**ctx, "writer": "process"}})
+            return
+        if msg["gen"] != self._gen:
+            return  # a dead process's late ack: what it acked is being written again anyway
+        self._gen_up = True
+        finished = msg["done"] - self._gen_done
+        with self._done:
+            for _ in range(finished):
+                self._unacked.popleft()
+            self._gen_done = msg["done"]
+            self._acked += finished
+            self._live = {name: msg[name] for name in _COUNTS}
+            self._acw_waiting = msg["acw_waiting"]
+            self._done.notify_all()
