@@ -1,20 +1,43 @@
 """Shared by the CSTA tests: one seeded call center through a wire and its driver's
-parser and mapper, headless (the renderer's bytes straight into the parser), and the
-normalized story those events tell."""
+parser and mapper, headless (the renderer's bytes straight into the parser), the
+normalized story those events tell, and a daemon site for the simulators."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from helpers import free_port
+from ctid import config as ctid_config
 from ctid.drivers.asterisk.mapper import AsteriskMapper
 from ctid.drivers.asterisk.protocol import FrameParser as AmiParser
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import FrameParser as CstaParser, encode
+from ctid.drivers.csta.sim import CstaSimulator
 from ctid.drivers.csta.simrender import CstaRenderer
 from ctid.sim import CallCenter, SimConfig
 
 EPOCH = 1_700_000_000
+
+
+def site(tmp_path, ami_port: int, csta_port: int, sim: CstaSimulator) -> ctid_config.Config:
+    """A daemon config with both drivers: `pbx1` (Asterisk at `ami_port`) and `aes` (CSTA at
+    `csta_port`, monitoring every station and split of `sim`)."""
+    wrapup = {q.name: q.spec.wrapup for q in sim.model.queues.values()}
+    raw = {
+        "site": "hq",
+        "bus": {"pub": f"tcp://127.0.0.1:{free_port()}", "req": f"tcp://127.0.0.1:{free_port()}", "security": "plain"},
+        "database": {"url": f"sqlite:///{tmp_path}/ctid.db", "flush_interval": 0.05},
+        "log": {"stats_interval": 0},
+        "driver": [
+            {"kind": "asterisk", "name": "pbx1", "host": "127.0.0.1", "port": ami_port, "username": "cti",
+             "secret": "s", "wrapup": wrapup},
+            {"kind": "csta", "name": "aes", "host": "127.0.0.1", "port": csta_port, "username": "cti", "secret": "s",
+             "application_id": "ctid-test", "devices": sorted(sim.model.agents), "acd_devices": sorted(sim.model.queues),
+             "wrapup": wrapup, "reason_codes": {code: reason for reason, code in sim.renderer.reasons.items()}},
+        ],
+    }
+    return ctid_config.parse(raw, "test")
 
 
 def asterisk_events(seed: int, until: float, config: SimConfig | None = None) -> list[dict[str, Any]]:
@@ -61,13 +84,14 @@ AGENT_KEYS = ("type", "agent", "queue", "reason", "duration")
 
 def story(events: list[dict[str, Any]]) -> dict[str, Any]:
     """What happened, with each PBX's own ids and times taken out: calls in the order they
-    were offered, each as the sequence of its events; agents' changes; waits, rings and talk
-    times (the harness stamps events with the virtual second they were read in)."""
+    were offered, each as the sequence of its events (recordings included; their paths are
+    each PBX's own); agents' changes; waits, rings, talk times and recording durations (the
+    harness stamps events with the virtual second they were read in)."""
     calls: dict[str, list[tuple[Any, ...]]] = {}
     timing: dict[str, list[tuple[str, float]]] = {}
     agents: list[tuple[Any, ...]] = []
     for e in events:
-        if e["type"].startswith("call."):
+        if e["type"].startswith(("call.", "recording.")):
             # A cleared call's cause is each PBX's own code (Q.850 / ECMA-269): not part of the story.
             keys = CALL_KEYS if e["type"] != "call.cleared" else CALL_KEYS[:8]
             calls.setdefault(e["call_id"], []).append(tuple(e.get(k) for k in keys)
@@ -75,6 +99,8 @@ def story(events: list[dict[str, Any]]) -> dict[str, Any]:
             for key in ("wait", "ring"):
                 if e.get(key) is not None and e["type"] in ("call.established", "call.abandoned", "call.diverted"):
                     timing.setdefault(e["call_id"], []).append((f"{e['type']}.{key}", float(e[key])))
+            if e["type"] == "recording.stopped":
+                timing.setdefault(e["call_id"], []).append(("recording", float(e["duration"])))
         elif e["type"].startswith("agent.") and e["type"] != "agent.logged_on":
             agents.append(tuple(e.get(k) for k in AGENT_KEYS))
     # talk: from the (first) answer to the end, as the state measures it from the events' times

@@ -4,7 +4,7 @@ conferences, unknown elements and private data under `x`, bad events counted."""
 from __future__ import annotations
 
 from ctid.drivers.csta.mapper import CstaMapper
-from ctid.drivers.csta.protocol import NS_AVAYA, FrameParser, connection, device, encode
+from ctid.drivers.csta.protocol import NS_AVAYA, FrameParser, connection, device, encode, timestamp
 
 
 def feed(mapper: CstaMapper, *events: tuple[str, dict]) -> list[dict]:
@@ -125,3 +125,105 @@ def test_outbound_call_from_a_station():
     assert got == [("call.offered", "outbound", "1001", "1001"), ("call.delivered", "outbound", "1001", "+15551234567"),
                    ("call.established", "outbound", "1001", "+15551234567"),
                    ("call.failed", "outbound", "1001", None)]
+
+
+# -- recordings (ECMA-269 voice unit: RecordEvent / StopEvent) ----------------------------------
+
+
+def at(t: float) -> dict:
+    """The server's time stamp of an event (durations come from these)."""
+    return {"extensions": {"security": {"timestamp": timestamp(t)}}}
+
+
+def record(cid: str, message: str, t: float, dev: str = "+4420", name: str = "RecordEvent", **extra) -> tuple[str, dict]:
+    return (name, {"connection": connection(cid, dev), "message": message, **extra, **at(t)})
+
+
+def test_recording_started_and_stopped_with_the_call_fields_and_duration():
+    m = CstaMapper(stations=("1001",))
+    events = feed(m, queued("40"), record("40", "/rec/40-1.wav", 1000.0), established("40", "1001"),
+                  record("40", "/rec/40-1.wav", 1042.25, name="StopEvent", length="42250"))
+    started, stopped = (e for e in events if e["type"].startswith("recording."))
+    assert (started["call_id"], started["path"], started["queue"], started["caller"]) == ("40", "/rec/40-1.wav",
+                                                                                          "sales", "+4420")
+    assert (stopped["call_id"], stopped["path"], stopped["duration"], stopped["agent"]) == ("40", "/rec/40-1.wav",
+                                                                                            42.25, "1001")
+    assert stopped["x"] == {"length": "42250"}  # ECMA's length: kept, its unit not assumed
+    assert started["source"] == stopped["source"] == "csta" and not m.recordings.open
+
+
+def test_a_recording_follows_its_call_across_a_transfer_and_ends_with_it():
+    m = CstaMapper(stations=("1001",))
+    events = feed(m, queued("50"), record("50", "/rec/50-1.wav", 2000.0), established("50", "1001"),
+                  ("TransferredEvent", {"primaryOldCall": connection("50", "1001"),
+                                        "transferringDevice": device("1001"), "transferredToDevice": device("vip"),
+                                        "transferredConnections": {"connectionListItem": [
+                                            {"newConnection": connection("51", "+4420"),
+                                             "oldConnection": connection("50", "+4420")}]}}),
+                  ("CallClearedEvent", {"clearedCall": {"callID": "51"}, "cause": "normalClearing", **at(2090.0)}))
+    tail = [(e["type"], e["call_id"], e.get("duration")) for e in events[-2:]]
+    assert tail == [("recording.stopped", "50", 90.0), ("call.cleared", "50", None)]  # stopped before the call ends
+    assert not m.recordings.open and not m.calls
+
+
+def test_a_second_recording_of_the_call_and_one_without_a_message_id():
+    m = CstaMapper(stations=("1001",))
+    events = feed(m, queued("60"), record("60", "/rec/60-1.wav", 10.0), record("60", "/rec/60-2.wav", 15.0),
+                  ("RecordEvent", {"connection": connection("60", "1001"), **at(16.0)}),
+                  record("60", "/rec/60-1.wav", 20.0, name="StopEvent"),
+                  ("StopEvent", {"connection": connection("60", "1001"), **at(21.0)}),
+                  ("CallClearedEvent", {"clearedCall": {"callID": "60"}, **at(30.0)}))
+    got = [(e["type"], e.get("path"), e.get("duration")) for e in events if e["type"].startswith("recording.")]
+    assert got == [("recording.started", "/rec/60-1.wav", None), ("recording.started", "/rec/60-2.wav", None),
+                   ("recording.started", None, None), ("recording.stopped", "/rec/60-1.wav", 10.0),
+                   ("recording.stopped", None, 5.0), ("recording.stopped", "/rec/60-2.wav", 15.0)]
+    assert m.unknown == 0 and m.orphans == 0
+
+
+def test_bad_recording_events_are_counted_and_logged_and_lose_nothing_else(caplog):
+    m = CstaMapper(stations=("1001",))
+    caplog.set_level("INFO", logger="ctid.driver.csta")
+    events = feed(m, queued("70"), record("70", "/rec/70-1.wav", 10.0),
+                  record("99", "/rec/99-1.wav", 11.0),  # a call ctid never saw
+                  record("98", "/rec/98-1.wav", 11.5, name="StopEvent"),  # nor this one
+                  record("70", "/rec/never.wav", 12.0, name="StopEvent"),  # a stop that was not started
+                  ("RecordEvent", {"message": "/rec/no-connection.wav"}),  # a field it needs is missing
+                  record("70", "/rec/70-1.wav", 13.0, name="StopEvent"))
+    assert [e["type"] for e in events] == ["call.offered", "call.queued", "recording.started", "recording.stopped"]
+    assert events[-1]["duration"] == 3.0
+    assert m.orphans == 2 and m.unknown == 2
+    logged = {r.getMessage() for r in caplog.records}
+    assert {"recording of an unknown call", "recording stop of an unknown call",
+            "stop of a recording that was not started", "cannot map CSTA event"} <= logged
+    unknown = next(r for r in caplog.records if r.getMessage() == "recording of an unknown call")
+    assert unknown.ctx["callID"] == "99" and unknown.ctx["message"] == "/rec/99-1.wav"
+
+
+def test_a_consultation_legs_recording_is_counted_not_reported():
+    m = CstaMapper(stations=("1001",))
+    events = feed(m, queued("80"), established("80", "1001"),
+                  ("ServiceInitiatedEvent", {"initiatedConnection": connection("81", "1001"),
+                                             "initiatingDevice": device("1001"), "cause": "consultation"}),
+                  record("81", "/rec/81-1.wav", 5.0, dev="1001"))
+    assert not [e for e in events if e["type"].startswith("recording.")] and m.unknown == 1
+
+
+def test_a_recording_of_a_call_lost_while_the_link_was_down_ends_at_resync():
+    m = CstaMapper(stations=("1001",))
+    feed(m, queued("90"), record("90", "/rec/90-1.wav", 10.0))
+    events = m.resync({}, {}, 160.0)  # no server time: the duration is the arrival times'
+    assert [(e["type"], e.get("duration")) for e in events[:2]] == [("recording.stopped", 60.0), ("call.cleared", None)]
+    assert events[1]["disposition"] == "lost" and not m.recordings.open
+
+
+def test_acw_length_defaults_to_the_queue_tables_wrapuptime():
+    # as for the Asterisk driver: [[queue]] wrapuptime unless the driver's own `wrapup` names the group
+    from ctid import config
+    from ctid.drivers.csta import CstaDriver
+    from ctid.metrics import Counters
+
+    cfg = config.parse({"site": "hq", "driver": [{"kind": "csta", "wrapup": {"vip": 5}}],
+                        "queue": [{"name": "sales", "wrapuptime": 12}, {"name": "vip", "wrapuptime": 30},
+                                  {"name": "support"}]})
+    driver = CstaDriver(cfg.drivers[0], lambda event: None, Counters())
+    assert driver.mapper.agents.wrapup == {"sales": 12.0, "vip": 5.0}

@@ -27,7 +27,7 @@ OPTIONS = {
     "tls": "connect with TLS (bool, default false; true when ca_file is set)",
     "ca_file": "CA certificate file that signs the server's TLS certificate",
     "reason_codes": "not-ready reason code -> reason name ({\"1\" = \"Lunch\"}; unmapped codes pass as is)",
-    "wrapup": "after-call work seconds per ACD group, for agent.acw durations ({group = seconds})",
+    "wrapup": "after-call work seconds per ACD group, for agent.acw durations ({group = seconds}; default: [[queue]] wrapuptime)",
     "internal_digits": "dialled numbers up to this many digits are internal calls (int, default 5)",
     "session_duration": "requested application session duration in seconds (default 180)",
     "keepalive": "seconds between ResetApplicationSessionTimer (default: a third of the session duration)",
@@ -58,7 +58,7 @@ class CstaDriver:
         stations = _strings(opts.get("devices", []), "devices", config.name)
         self.mapper = CstaMapper(
             source=config.name, stations=stations,
-            wrapup={str(k): float(v) for k, v in dict(opts.get("wrapup", {})).items()},
+            wrapup=config.wrapup(),
             reason_codes={str(k): str(v) for k, v in dict(opts.get("reason_codes", {})).items()},
             internal_digits=int(opts.get("internal_digits", 5)),
         )

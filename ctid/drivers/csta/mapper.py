@@ -12,6 +12,8 @@ Correlation rules (see docs/csta.md):
   diverts a call with cause `timeout`/`redirected` timed it out / moved it.
 - times (wait, ring) come from the server's event time stamps when it sends them
   (extensions/security/timestamp), else from the arrival time.
+- recordings are ECMA-269 voice-unit events (RecordEvent / StopEvent, recordings.py); one
+  still running when its call ends stops with the call.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any, Callable
 
 from ctid.drivers.csta.agents import Agents
 from ctid.drivers.csta.protocol import Message, as_list, device_id, parse_timestamp, private_data
+from ctid.drivers.csta.recordings import Recordings
 from ctid.drivers.csta.vocabulary import CAUSES_DIVERTED, Q850, unread
 
 log = logging.getLogger("ctid.driver.csta")
@@ -64,6 +67,8 @@ class CstaMapper:
         self.agents = Agents(source, stations, dict(wrapup or {}), dict(reason_codes or {}))
         self.unknown = 0  # events we do not map (or could not: missing fields)
         self.orphans = 0  # events for calls we never saw
+        self.recordings = Recordings(source, lambda conn: self._call(conn, create=False), self._event,
+                                     self._unusable)
         self._handlers: dict[str, Callable[[dict[str, Any], float, float, list[Event]], None]] = {
             "DeliveredEvent": self._delivered, "QueuedEvent": self._queued, "EstablishedEvent": self._established,
             "DivertedEvent": self._diverted, "HeldEvent": self._held, "RetrievedEvent": self._retrieved,
@@ -74,6 +79,7 @@ class CstaMapper:
             "AgentLoggedOffEvent": self.agents.logged_off, "AgentReadyEvent": self.agents.ready,
             "AgentNotReadyEvent": self.agents.not_ready, "AgentWorkingAfterCallEvent": self.agents.after_call,
             "RouteRequest": self._route_request, "RouteEnd": self._route_end,
+            "RecordEvent": self.recordings.started, "StopEvent": self.recordings.stopped,
         }
         # Events that say nothing the model needs (not counted as unknown).
         self._ignored = frozenset({"NetworkReachedEvent", "DigitsDissipatedEvent", "BridgedEvent",
@@ -118,6 +124,9 @@ class CstaMapper:
                         "agent": call.agent, "device": call.device, "direction": call.direction}
         event.update(extra)
         return event
+
+    def _unusable(self) -> None:
+        self.unknown += 1
 
     def _call(self, conn: Any, create: bool = True) -> _Call | None:
         csta_id = conn["callID"] if isinstance(conn, dict) else None
@@ -178,7 +187,9 @@ class CstaMapper:
         self.ids[csta_id] = call.call_id
         call.csta_ids.add(csta_id)
 
-    def _close(self, call: _Call, ts: float, out: list[Event], **extra: Any) -> None:
+    def _close(self, call: _Call, ts: float, out: list[Event], t: float | None = None, **extra: Any) -> None:
+        if self.recordings.open:
+            self.recordings.call_ended(call, ts, t, out)
         self.calls.pop(call.call_id, None)
         for cid in call.csta_ids:
             if self.ids.get(cid) == call.call_id:
@@ -368,7 +379,7 @@ class CstaMapper:
             call.csta_ids.discard(csta_id)
             return
         cause = str(b.get("cause") or "normalClearing")
-        self._close(call, ts, out, cause=Q850.get(cause), x={"cause": cause})
+        self._close(call, ts, out, t, cause=Q850.get(cause), x={"cause": cause})
 
     # -- routing ----------------------------------------------------------------------------
 

@@ -10,6 +10,11 @@ Each rendered event is `(devices, name, fields)`: the server reports it on the f
 `devices` the client monitors. Stations come first (a station monitor sees its calls);
 the VDN and the splits come after: their monitors follow a call to its end, which is how
 an ACD call stays visible after the agent's station has left it.
+
+Recordings are ECMA-269 voice-unit events (docs/csta.md): RecordEvent when the model starts
+recording a call (where the AMI simulator renders MixMonitorStart), StopEvent when it stops
+one explicitly, when the call leaves (hang-up, abandon, time-out) and before a new recording
+replaces it; the message id is the recording's file path, unique per recording.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from ctid.sim.traffic import CallCenter
 
 Rendered = tuple[tuple[str, ...], str, dict[str, Any]]
 
+RECORDINGS = "/var/spool/recordings"  # where the simulated voice unit "stores" its messages
+
 
 @dataclass
 class _Leg:
@@ -34,6 +41,8 @@ class _Leg:
     queues: list[str] = field(default_factory=list)
     consult: str | None = None  # the consultation call's id
     station: str | None = None  # the agent station on the call
+    recording: str | None = None  # the message id of the recording running now
+    recordings: int = 0  # how many the call has had (numbers its message ids)
 
 
 class CstaRenderer:
@@ -105,6 +114,34 @@ class CstaRenderer:
             "lastRedirectionDevice": {"notRequired": True}, "localConnectionInfo": "alerting", "cause": "newCall"},
             **self.names(call))
 
+    # -- recording (voice unit) ---------------------------------------------------------------
+
+    def _on_record_start(self, h: Happening) -> None:
+        call = h.call
+        assert call is not None
+        leg = self.leg(call)
+        self._stop_recording(leg)  # a second recording of the call replaces the first, as MixMonitor does
+        leg.recordings += 1
+        leg.recording = f"{RECORDINGS}/{leg.cid}-{leg.recordings}.wav"
+        self.emit(self.where(leg), "RecordEvent", {"connection": connection(leg.cid, leg.caller),
+                                                   "message": leg.recording})
+
+    def _on_record_stop(self, h: Happening) -> None:
+        call = h.call
+        assert call is not None
+        leg = self.legs.get(call.id)
+        if leg is not None:
+            self._stop_recording(leg)
+
+    def _stop_recording(self, leg: _Leg, where: tuple[str | None, ...] | None = None, cause: str | None = None) -> None:
+        if leg.recording is None:
+            return
+        fields: dict[str, Any] = {"connection": connection(leg.cid, leg.caller), "message": leg.recording}
+        if cause:
+            fields["cause"] = cause
+        self.emit(where or self.where(leg), "StopEvent", fields)
+        leg.recording = None
+
     def _on_join(self, h: Happening) -> None:
         call, queue = h.call, h.queue or ""
         assert call is not None
@@ -169,6 +206,7 @@ class CstaRenderer:
         leg = self.leg(call)
         where = self.where(leg, h.agent.ext if h.agent else None)
         self._cleared_connection(leg, leg.caller, leg.caller, where)
+        self._stop_recording(leg, where, "normalClearing")
         self._call_cleared(leg, where)
         self.legs.pop(call.id, None)
 
@@ -181,6 +219,7 @@ class CstaRenderer:
             "connection": connection(leg.cid, queue), "divertingDevice": device(queue),
             "newDestination": {"notKnown": True}, "localConnectionInfo": "null", "cause": "timeout"})
         self._cleared_connection(leg, leg.caller, queue, where, cause="timeout")
+        self._stop_recording(leg, where, "timeout")
         self._call_cleared(leg, where, cause="timeout")
         self.legs.pop(call.id, None)
 
@@ -305,12 +344,14 @@ class CstaRenderer:
         where = self.where(leg, agent.ext if agent else None)
         if leg.consult:  # the caller hung up while the agent consulted: the consultation ends too
             self._cleared_connection(leg, leg.caller, leg.caller, where)
+            self._stop_recording(leg, where, "normalClearing")
             self._call_cleared(leg, where)
             self._cleared_connection(leg, agent.ext if agent else "", agent.ext if agent else "", where,
                                      cid=leg.consult)
             self._call_cleared(leg, where, cid=leg.consult)
         else:
             self._cleared_connection(leg, releasing, releasing, where)
+            self._stop_recording(leg, where, "normalClearing")
             self._call_cleared(leg, where)
         self.legs.pop(call.id, None)
 

@@ -49,6 +49,8 @@ _KNOWN: dict[str, frozenset[str]] = {
     "RouteRequest": frozenset({"routeRegisterReqID", "routingCrossRefID", "currentRoute", "routedCall",
                                "routedSelAlgorithm", "priority"}),
     "RouteEnd": frozenset({"routeRegisterReqID", "routingCrossRefID", "errorValue"}),
+    "RecordEvent": frozenset({"message"}),  # `length`, `currentPosition` go to `x` (their unit is not assumed)
+    "StopEvent": frozenset({"message"}),
 }
 
 
