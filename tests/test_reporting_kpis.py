@@ -215,14 +215,14 @@ def test_fcr_is_the_same_with_the_caller_index(tmp_path):
     # instead of by a window function: the same answers, group by group
     from sqlalchemy import text
 
-    from ctid_plugins.reporting.aggregate import _has_caller_index
+    from ctid_plugins.reporting.aggregate import has_caller_index
 
     _, engine = database(tmp_path)
     before = {r.labels: r.kpis["fcr"] for r in build(engine, T0, T0 + HOUR, ["queue", "interval"], OPTIONS, now=NOW).rows}
     with engine.begin() as conn:
         conn.execute(text("CREATE INDEX ix_cdr_caller_t_offered ON cdr (caller, t_offered)"))
     with engine.connect() as conn:
-        assert _has_caller_index(conn)  # the other path is taken
+        assert has_caller_index(conn)  # the other path is taken
     report = build(engine, T0, T0 + HOUR, ["queue", "interval"], OPTIONS, now=NOW)
     assert {r.labels: r.kpis["fcr"] for r in report.rows} == before
     assert report.total.kpis["fcr"] == pytest.approx(0.5)

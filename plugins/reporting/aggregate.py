@@ -139,7 +139,7 @@ def _fcr(conn: Any, dims: list[Any], cols: tuple[str, ...], timed: bool, scope: 
     inbound = or_(c.direction.is_(None), c.direction == "inbound")
     eligible = (*scope, reason.is_(None), inbound, c.disposition == "answered", c.agent.is_not(None),
                 c.caller.is_not(None))
-    if _has_caller_index(conn):
+    if has_caller_index(conn):
         # With an index on (caller, t_offered) (the screen pop creates one), each eligible call
         # looks up its caller's next call directly: about twice as fast as sorting the whole
         # period by caller for the window function below (bench/test_reporting.py). Same answer.
@@ -174,7 +174,8 @@ def _fcr(conn: Any, dims: list[Any], cols: tuple[str, ...], timed: bool, scope: 
     return out
 
 
-def _has_caller_index(conn: Any) -> bool:
+def has_caller_index(conn: Any) -> bool:
+    """Whether cdr has an index on (caller, t_offered) (the screen pop makes one)."""
     return any(ix["column_names"][:2] == ["caller", "t_offered"] for ix in inspect(conn).get_indexes(CDR.name))
 
 

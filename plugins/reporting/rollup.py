@@ -44,7 +44,7 @@ from sqlalchemy import (BigInteger, Column, Double, Engine, Index, Integer, Meta
 
 from ctid.store.models import CDR, KEY, BigId
 from ctid_plugins.reporting.aggregate import (BUCKET, SCAN_PERIOD, Aggregate, Key, counted, floor_div, grouped,
-                                              scope_of)
+                                              has_caller_index, scope_of)
 from ctid_plugins.reporting.config import Options
 from ctid_plugins.reporting.measures import FCR_MEASURES, measures
 
@@ -153,9 +153,12 @@ def refresh(engine: Engine, options: Options, now: float, *, rebuild: bool = Fal
                 conn.execute(insert(MARKS).values(at=now, max_id=max_id))
                 rebuild, rebuilt = False, True
                 continue
-            # a report asked about an earlier `now` never unrolls
-            horizon = max(state.horizon, min(target, state.horizon + CHUNK))
-            dirty = _ranges(_dirty(conn, options, now, state.horizon, state.watermark) | set(range(state.horizon, horizon)),
+            # buckets without a CDR are passed over (one from 1970 on a skewed clock would
+            # otherwise cost a transaction per day since); an earlier `now` never unrolls
+            after = conn.execute(select(func.min(c.t_offered)).where(c.t_offered >= state.horizon * BUCKET)).scalar()
+            start = target if after is None else max(state.horizon, min(int(after // BUCKET), target))
+            horizon = max(state.horizon, min(target, start + CHUNK))
+            dirty = _ranges(_dirty(conn, options, now, state.horizon, state.watermark) | set(range(start, horizon)),
                             horizon)
             for lo, hi in sorted(dirty):
                 # every rolled CDR was offered before the horizon: none is "in the future" for a
@@ -175,18 +178,33 @@ def _dirty(conn: Any, options: Options, now: float, horizon: int, watermark: int
     bucket = floor_div(c.t_offered, BUCKET)
     out = {b for (b,) in conn.execute(select(bucket).where(c.id > settled, c.t_offered.is_not(None)).distinct())}
     out |= set(range(int((now - options.rollup_settle) // BUCKET), horizon))
-    # the earlier calls of a caller who called again: their FCR may have changed
-    new, old = CDR.alias("new"), CDR.alias("old")
-    inbound = or_(new.c.direction.is_(None), new.c.direction == "inbound")
-    repeated = (
-        select(floor_div(old.c.t_offered, BUCKET))
-        .select_from(new.join(old, and_(old.c.caller == new.c.caller, old.c.t_offered <= new.c.t_offered,
-                                        old.c.t_offered >= new.c.t_offered - options.fcr_window)))
-        .where(new.c.id > watermark, new.c.caller.is_not(None), inbound)
-        .distinct()
-    )
-    out |= {b for (b,) in conn.execute(repeated)}
+    out |= _repeated(conn, watermark, options.fcr_window)
     return out
+
+
+def _repeated(conn: Any, watermark: int, window: float) -> set[int]:
+    """The buckets of the earlier calls of callers who called again since `watermark`: those
+    calls may no longer be first-call resolved."""
+    new, old = CDR.alias("new"), CDR.alias("old")
+    fresh = (new.c.id > watermark, new.c.caller.is_not(None), or_(new.c.direction.is_(None), new.c.direction == "inbound"))
+    if has_caller_index(conn):
+        # each new call looks up its caller's calls of the window before it (screen pop's index)
+        stmt = (select(floor_div(old.c.t_offered, BUCKET))
+                .select_from(new.join(old, and_(old.c.caller == new.c.caller, old.c.t_offered <= new.c.t_offered,
+                                                old.c.t_offered >= new.c.t_offered - window)))
+                .where(*fresh).distinct())
+    else:
+        # no index on caller: a join would make SQLite index the whole table on every refresh;
+        # read the window's calls by time instead and keep the new callers' (a call outside its
+        # own caller's window may be rolled again: more work, never a wrong figure)
+        low, high = conn.execute(select(func.min(new.c.t_offered), func.max(new.c.t_offered)).where(*fresh)).one()
+        if low is None:
+            return set()
+        stmt = (select(floor_div(old.c.t_offered, BUCKET))
+                .where(old.c.t_offered >= low - window, old.c.t_offered <= high,
+                       old.c.caller.in_(select(new.c.caller).where(*fresh)))
+                .distinct())
+    return {b for (b,) in conn.execute(stmt)}
 
 
 def _settled(conn: Any, before: float, watermark: int) -> int:
