@@ -6,7 +6,9 @@ the pure twin for the semantics. Recordings are sorted by (start, database id) i
 arrays (`array.array`, taken over from the `Columns` given when already sorted, so a bulk
 build from the database copies nothing); posting lists are CSR arrays (offsets per code,
 ascending positions) per agent, queue, tag and last-4-digits of either number. A query
-walks the smallest of its time range and the posting lists it may use.
+walks the smallest of its time range and the posting lists it may use. Beside the agent
+postings, a `Post` each (start, id and a duration code) serves the one-agent search
+(`search_agent`, which the pure twin does not have: the index's pure path is its spec).
 """
 
 from array import array
@@ -29,9 +31,9 @@ cdef extern from *:
     """
     void CTID_PREFETCH(const void* p) nogil
 
-DEF PREFETCH_AHEAD = 8
+DEF PREFETCH_AHEAD = 8  # candidates from a posting list are scattered: ask for rows this far ahead
 DEF PREFETCH_LINES = 16  # a one-agent search asks for at most this many lines of posts ahead
-DEF STRIDE = 64  # the start directory keeps every 64th start: small enough to stay in cache  # candidates from a posting list are scattered: ask for rows this far ahead
+DEF STRIDE = 64  # the start directory keeps every 64th start: small enough to stay in cache
 DEF SRC_RANGE = 0
 DEF SRC_AGENT = 1
 DEF SRC_QUEUE = 2

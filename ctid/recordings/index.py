@@ -9,7 +9,9 @@ of a recording are all a segment keeps, and the strings of a result page are rea
 database by id (`RecordingStore.fetch`).
 
 `search`, `count` and `count_by_queue` take the principal first and apply
-`access.allowed` before anything else: there is no unrestricted query path.
+`access.allowed` before anything else: there is no unrestricted query path. (The one-agent
+fast path of `search` spells the same rule out for one agent, to stay one compiled call;
+tests/test_recordings_access.py and the hypothesis tests hold both paths to it.)
 """
 
 from __future__ import annotations
