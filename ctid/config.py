@@ -84,6 +84,22 @@ class DriverConfig:
         seconds.update({str(k): float(v) for k, v in dict(self.options.get("wrapup", {})).items()})
         return seconds
 
+    def agent_names(self) -> dict[str, str]:
+        """Agent names by agent id: the `[[queue]]` members' `name`s, overridden by the driver's
+        own `agent_names` option (for a PBX whose agent events carry no name, as CSTA's)."""
+        names = {agent_id_of(m["interface"]): str(m["name"]) for q in self.queues for m in q.members
+                 if m.get("name") and m["name"] != m["interface"]}
+        names.update({str(k): str(v) for k, v in dict(self.options.get("agent_names", {})).items()})
+        return names
+
+
+def agent_id_of(interface: str) -> str:
+    """The PBX-neutral agent id of a queue member interface: its extension
+    (`Local/1001@agents/n` -> `1001`, `PJSIP/1001` -> `1001`, `1001` -> `1001`)."""
+    _, _, rest = interface.partition("/")
+    rest = rest or interface
+    return rest.split("@", 1)[0].split("/", 1)[0]
+
 
 _QUEUE_INTS = ("timeout", "wrapuptime", "maxlen", "servicelevel", "weight")
 _MEMBER_KEYS = {"interface": str, "name": str, "penalty": int, "state_interface": str, "ringinuse": bool,

@@ -94,6 +94,20 @@ async def request(endpoint: str, message: Any, timeout: float = 5.0, raw: bytes 
         ctx.term()
 
 
+async def search_all(endpoint: str, principal: str, **spec: Any) -> list[dict[str, Any]]:
+    """Every row a `recordings.search` gives `principal` (oldest first), paged by cursor."""
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        reply = await request(endpoint, {"op": "recordings.search", "principal": principal, "limit": 50,
+                                         "order": "oldest", **({"cursor": cursor} if cursor else {}), **spec})
+        assert reply["ok"], reply
+        rows.extend(reply["result"]["rows"])
+        cursor = reply["result"]["next_cursor"]
+        if cursor is None:
+            return rows
+
+
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

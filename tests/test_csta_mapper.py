@@ -216,14 +216,21 @@ def test_a_recording_of_a_call_lost_while_the_link_was_down_ends_at_resync():
     assert events[1]["disposition"] == "lost" and not m.recordings.open
 
 
-def test_acw_length_defaults_to_the_queue_tables_wrapuptime():
-    # as for the Asterisk driver: [[queue]] wrapuptime unless the driver's own `wrapup` names the group
+def test_acw_length_and_agent_names_come_from_the_queue_tables():
+    # as for the Asterisk driver: [[queue]] wrapuptime unless the driver's own `wrapup` names the group;
+    # CSTA agent events carry no name: the members' names, unless the driver's `agent_names` says
     from ctid import config
     from ctid.drivers.csta import CstaDriver
     from ctid.metrics import Counters
 
-    cfg = config.parse({"site": "hq", "driver": [{"kind": "csta", "wrapup": {"vip": 5}}],
-                        "queue": [{"name": "sales", "wrapuptime": 12}, {"name": "vip", "wrapuptime": 30},
-                                  {"name": "support"}]})
+    cfg = config.parse({"site": "hq", "driver": [{"kind": "csta", "wrapup": {"vip": 5}, "agent_names": {"1002": "Bob B."}}],
+                        "queue": [{"name": "sales", "wrapuptime": 12, "members": [
+                                      {"interface": "1001", "name": "Alice"}, {"interface": "PJSIP/1002", "name": "Bob"},
+                                      {"interface": "PJSIP/1003"}]},
+                                  {"name": "vip", "wrapuptime": 30}, {"name": "support"}]})
     driver = CstaDriver(cfg.drivers[0], lambda event: None, Counters())
     assert driver.mapper.agents.wrapup == {"sales": 12.0, "vip": 5.0}
+    on = [(e["agent"], e["name"]) for e in feed(driver.mapper, *(
+        ("AgentLoggedOnEvent", {"agentDevice": device(ext), "agentID": ext, "acdGroup": "sales"})
+        for ext in ("1001", "1002", "1003")))]
+    assert on == [("1001", "Alice"), ("1002", "Bob B."), ("1003", None)]

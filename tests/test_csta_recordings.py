@@ -8,8 +8,7 @@ import asyncio
 import dataclasses
 
 from csta_support import site
-from helpers import free_port, request, wait_for
-from test_recordings_daemon import _all_rows
+from helpers import free_port, request, search_all, wait_for
 from ctid.config import PluginsConfig
 from ctid.daemon import Daemon
 from ctid.drivers.csta.sim import CstaSimulator
@@ -37,7 +36,7 @@ async def test_csta_recordings_are_indexed_and_searchable(tmp_path):
         sim.pause()
         await asyncio.sleep(0.5)
 
-        rows = await _all_rows(req, "admin")
+        rows = await search_all(req, "admin")
         assert len(rows) >= 5 and len(started) >= len(rows)
         await asyncio.sleep(0.3)  # the store's writer is batched
         cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
@@ -50,10 +49,10 @@ async def test_csta_recordings_are_indexed_and_searchable(tmp_path):
         assert any(r["duration"] > 0 for r in rows)
 
         agent = next(r["agent"] for r in rows if r["agent"])
-        mine = await _all_rows(req, f"agent:{agent}")
+        mine = await search_all(req, f"agent:{agent}")
         assert mine and {r["agent"] for r in mine} == {agent}
         queue = rows[0]["queue"]
-        assert {r["call_id"] for r in await _all_rows(req, "admin", queue=[queue])} == {
+        assert {r["call_id"] for r in await search_all(req, "admin", queue=[queue])} == {
             r["call_id"] for r in rows if r["queue"] == queue}
 
         stats = (await request(req, {"op": "stats"}))["result"]

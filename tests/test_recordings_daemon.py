@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from helpers import free_port, request, site_config, wait_for
+from helpers import free_port, request, search_all, site_config, wait_for
 from ctid.config import PluginsConfig
 from ctid.daemon import Daemon
 from ctid.drivers.asterisk.sim import AmiSimulator
@@ -19,18 +19,6 @@ from ctid.store import query as store_query
 def _config(tmp_path, port: int):
     cfg = site_config(tmp_path, port)
     return replace(cfg, plugins=PluginsConfig(enabled=("recordings",)))
-
-
-async def _all_rows(endpoint: str, principal: str, **spec) -> list[dict]:
-    rows, cursor = [], None
-    while True:
-        reply = await request(endpoint, {"op": "recordings.search", "principal": principal, "limit": 50,
-                                         "order": "oldest", **({"cursor": cursor} if cursor else {}), **spec})
-        assert reply["ok"], reply
-        rows.extend(reply["result"]["rows"])
-        cursor = reply["result"]["next_cursor"]
-        if cursor is None:
-            return rows
 
 
 async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_path):
@@ -49,7 +37,7 @@ async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_pat
         sim.pause()
         await asyncio.sleep(0.5)
 
-        rows = await _all_rows(req, "admin")
+        rows = await search_all(req, "admin")
         assert len(rows) >= 5
         await wait_for(lambda: len(store_query.cdrs(daemon.store.engine)) >= 1)
         await asyncio.sleep(0.3)  # the store's writer is batched
@@ -59,9 +47,9 @@ async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_pat
             assert (row["caller"], row["queue"], row["agent"]) == (cdr["caller"], cdr["queue"], cdr["agent"])
             assert row["path"] and row["duration"] >= 0
         agent = next(r["agent"] for r in rows if r["agent"])
-        mine = await _all_rows(req, f"agent:{agent}")
+        mine = await search_all(req, f"agent:{agent}")
         assert mine and {r["agent"] for r in mine} == {agent}
-        assert await _all_rows(req, f"agent:{agent}", agent="nobody-else") == []
+        assert await search_all(req, f"agent:{agent}", agent="nobody-else") == []
 
         bad = await request(req, {"op": "recordings.search", "principal": "admin", "since": 10, "until": 1})
         assert bad["ok"] is False and bad["error"]["code"] == "bad_request" and "reversed" in bad["error"]["message"]
@@ -81,7 +69,7 @@ async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_pat
     try:
         await daemon2.start()
         await wait_for(lambda: again.ready.is_set())
-        assert await _all_rows(cfg2.bus.req, "admin") == rows
-        assert await _all_rows(cfg2.bus.req, f"agent:{agent}") == mine
+        assert await search_all(cfg2.bus.req, "admin") == rows
+        assert await search_all(cfg2.bus.req, f"agent:{agent}") == mine
     finally:
         await daemon2.stop()

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ctid.config import agent_id_of
+
 Event = dict[str, Any]
 Frame = dict[str, str]
 
@@ -26,13 +28,6 @@ def device_of(channel: str) -> str:
 def interface_device(interface: str) -> str:
     """A queue member interface as a device key: `Local/1001@agents/n` -> `Local/1001@agents`."""
     return interface[:-2] if interface.endswith("/n") else interface
-
-
-def agent_id(interface: str) -> str:
-    """The PBX-neutral agent id of a member interface: its extension (`Local/1001@agents/n` -> `1001`)."""
-    _, _, rest = interface.partition("/")
-    rest = rest or interface
-    return rest.split("@", 1)[0].split("/", 1)[0]
 
 
 @dataclass(slots=True)
@@ -67,7 +62,7 @@ class Members:
         device = interface_device(interface)
         member = self.by_device.get(device)
         if member is None:
-            member = self.by_device[device] = Member(agent_id(interface), clean(name), interface)
+            member = self.by_device[device] = Member(agent_id_of(interface), clean(name), interface)
         elif name and member.name is None:
             member.name = clean(name)
         return member

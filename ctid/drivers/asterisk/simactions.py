@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ctid.drivers.asterisk import simlists
-from ctid.drivers.asterisk.members import agent_id
+from ctid.config import agent_id_of
 from ctid.drivers.asterisk.simrender import AmiRenderer
 from ctid.drivers.asterisk.simwire import encode
 from ctid.sim import Agent, CallCenter, SimError
@@ -116,7 +116,7 @@ class Actions:
             self.error(client, req, "'Interface' not specified.")
             return
         agent = self._agent_by_interface(interface)
-        ext = agent.ext if agent is not None else agent_id(interface)
+        ext = agent.ext if agent is not None else agent_id_of(interface)
         try:
             penalty = max(0, int(req.get("penalty") or 0))
         except ValueError:

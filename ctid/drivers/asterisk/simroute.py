@@ -14,7 +14,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from ctid.drivers.asterisk.members import agent_id
+from ctid.config import agent_id_of
 from ctid.drivers.asterisk.simagi import run_agi
 from ctid.sim.model import Call, Happening
 
@@ -67,7 +67,7 @@ class RoutePoint:
         self.answers[action] = self.answers.get(action, 0) + 1
         self.sim.sync()  # the model up to now before it acts on the answer
         if action == "agent":
-            if not self.sim.model.connect_routed(call.id, agent_id(channel.variables.get("CTID_DEVICE", ""))):
+            if not self.sim.model.connect_routed(call.id, agent_id_of(channel.variables.get("CTID_DEVICE", ""))):
                 self.refused += 1
                 self.sim.model.fallback_routed(call.id)
         elif not channel.hung_up:

@@ -28,6 +28,7 @@ OPTIONS = {
     "ca_file": "CA certificate file that signs the server's TLS certificate",
     "reason_codes": "not-ready reason code -> reason name ({\"1\" = \"Lunch\"}; unmapped codes pass as is)",
     "wrapup": "after-call work seconds per ACD group, for agent.acw durations ({group = seconds}; default: [[queue]] wrapuptime)",
+    "agent_names": "agent id -> name for agent events ({\"1001\" = \"Alice\"}; default: [[queue]] member names)",
     "internal_digits": "dialled numbers up to this many digits are internal calls (int, default 5)",
     "session_duration": "requested application session duration in seconds (default 180)",
     "keepalive": "seconds between ResetApplicationSessionTimer (default: a third of the session duration)",
@@ -61,6 +62,7 @@ class CstaDriver:
             wrapup=config.wrapup(),
             reason_codes={str(k): str(v) for k, v in dict(opts.get("reason_codes", {})).items()},
             internal_digits=int(opts.get("internal_digits", 5)),
+            agent_names=config.agent_names(),
         )
         link_opts = LinkOptions(
             config.host, config.port, config.username, config.secret,

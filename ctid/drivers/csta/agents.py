@@ -29,11 +29,12 @@ class Agents:
     """Agents by station; the handlers append agent events to `out`."""
 
     def __init__(self, source: str, stations: tuple[str, ...], wrapup: dict[str, float],
-                 reason_codes: dict[str, str]) -> None:
+                 reason_codes: dict[str, str], names: dict[str, str] | None = None) -> None:
         self.source = source
         self.stations = set(stations)
         self.wrapup = wrapup
         self.reason_codes = reason_codes
+        self.names = names or {}  # CSTA agent events carry no name: the site's config gives them
         self.by_device: dict[str, Agent] = {}
 
     def __len__(self) -> int:
@@ -65,7 +66,8 @@ class Agents:
         return agent
 
     def event(self, type_: str, agent: Agent, ts: float, group: str | None, **extra: Any) -> Event:
-        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": agent.agent, "name": None,
+        event: Event = {"type": type_, "ts": ts, "source": self.source, "agent": agent.agent,
+                        "name": self.names.get(agent.agent),
                         "queue": group, "device": agent.device}
         event.update(extra)
         return event

@@ -59,12 +59,13 @@ class CstaMapper:
     """Stateful normalizer for one CSTA link. `handle(message, ts)` returns the events it causes."""
 
     def __init__(self, source: str = "csta", stations: tuple[str, ...] = (), wrapup: dict[str, float] | None = None,
-                 reason_codes: dict[str, str] | None = None, internal_digits: int = 5) -> None:
+                 reason_codes: dict[str, str] | None = None, internal_digits: int = 5,
+                 agent_names: dict[str, str] | None = None) -> None:
         self.source = source
         self.internal_digits = internal_digits
         self.calls: dict[str, _Call] = {}
         self.ids: dict[str, str] = {}  # CSTA callID -> call_id
-        self.agents = Agents(source, stations, dict(wrapup or {}), dict(reason_codes or {}))
+        self.agents = Agents(source, stations, dict(wrapup or {}), dict(reason_codes or {}), dict(agent_names or {}))
         self.unknown = 0  # events we do not map (or could not: missing fields)
         self.orphans = 0  # events for calls we never saw
         self.recordings = Recordings(source, lambda conn: self._call(conn, create=False), self._event,
