@@ -10,7 +10,7 @@ CTID_BENCH_LATENCY_ROUNDS rounds (default 3, a fresh daemon and subscriber each)
 summary gives the median over rounds of each percentile and the worst round's p99.
 
 - `test_ctid_latency`: stamp, then `Daemon.dispatch(event)` (state, bus publish, store
-  submit) on the daemon's event loop thread; the store's writer thread runs as usual.
+  submit) on the daemon's event loop thread; the store's writer process runs as usual.
 - `test_ctid_latency[store-off]`: a diagnostic: the same with `store.submit` a no-op.
 - `test_raw_zmq_latency`: stamp, msgpack-pack, two send() calls on an XPUB socket.
 

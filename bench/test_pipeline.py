@@ -4,7 +4,7 @@ Benches on the same data, side by side in one run:
 
 - `test_ctid_pipeline[store-on]`: the feeder process streams the c-mixed-day transcript,
   repeated CTID_BENCH_REPS times with unique ids, to a real `Daemon` (driver, parser,
-  mapper, state, bus publish, store submit; the store's writer thread writes to SQLite
+  mapper, state, bus publish, store submit; the store's writer process writes to SQLite
   meanwhile). A subscriber process decodes every event. The window runs from the feeder's
   first byte after the login to the subscriber's receipt of the last event. CPU used per
   thread in the window is recorded (where the time goes, without a profiler).
@@ -199,7 +199,7 @@ def test_ctid_dispatch_only(benchmark, store, mapped, children, report, tmp_path
         config = daemon_config(tmp_path_factory.mktemp("ctid"), free_port())
         sub = children("subscriber_proc.py", config.bus.pub, "count")
         if store == "store-off":
-            return config, sub, lambda dt: setattr(dt.daemon.store, "submit", lambda event: None)
+            return config, sub, lambda dt: setattr(dt.daemon.store, "submit", lambda event, packed=None: None)
         return config, sub
 
     rounds = dispatch_rounds(benchmark, mapped, max(ROUNDS, 5), start)

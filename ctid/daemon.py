@@ -55,6 +55,7 @@ class Daemon:
         self.counters.gauge("store.pending", lambda: self.store.pending)
         self.counters.gauge("store.errors", lambda: self.store.errors)
         self.counters.gauge("store.restarts", lambda: self.store.restarts)
+        self.counters.gauge("store.escalations", lambda: self.store.escalations)
         self.counters.gauge("state.calls", lambda: len(self.state.calls))
         self.counters.gauge("state.agents", lambda: len(self.state.agents))
         self.counters.gauge("bus.seq", lambda: self.bus.seq)

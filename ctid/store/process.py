@@ -16,6 +16,13 @@ rows (`call_event`, `agent_state`) appear twice, a cdr is replaced by the same v
 The acw values it kept waiting for their cdr are lost, as at a restart (they stay
 journaled in `agent_state`).
 
+The process runs in the idle CPU class (SCHED_IDLE, `child.idle_class`): it gets the CPU
+the daemon and everything else leave, so its write bursts never delay publishing. When it
+falls `backlog_limit` events behind (no spare CPU for a while), it is asked to finish and
+exit (CLOSE, acked in full: nothing written twice) and a normal-class process takes over;
+once the backlog is under a tenth of the limit, that one is sent back to the idle class
+(IDLE). Counted as `escalations`, logged.
+
 The process is started with `subprocess` (a fresh interpreter, as multiprocessing's spawn
 does, without re-importing the caller's `__main__`): the daemon has threads and a ZeroMQ
 context, which a fork would copy in an undefined state.
@@ -51,6 +58,7 @@ log = logging.getLogger("ctid.store")
 #: Control messages on the events socket (an event is a msgpack map: never equal to these).
 FLUSH = b"FLUSH"  # write what you have now, then ack
 CLOSE = b"CLOSE"  # write what you have, ack, exit
+IDLE = b"IDLE"  # caught up: back to the idle CPU class (a process can always lower itself)
 
 _COUNTS = ("written", "batches", "errors", "dropped")
 _POLL = 0.1  # seconds: how soon the monitor sees a dead process
@@ -73,11 +81,19 @@ class StoreProcess:
         max_pending: int | None = None,
         acw_ttl: float = 3600.0,
         acw_max: int = 10_000,
+        backlog_limit: int = 100_000,
     ) -> None:
         if batch_size < 1 or flush_interval <= 0:
             raise ValueError("batch_size must be >= 1 and flush_interval > 0")
         self.url = url
         self.max_pending = max_pending
+        #: Unacked events beyond which the idle-class writer is replaced by a normal one.
+        self.backlog_limit = backlog_limit
+        #: Times the writer fell that far behind (the machine had no spare CPU for it).
+        self.escalations = 0
+        self._idle = True  # the class the current process runs in (or was asked to)
+        self._escalating = False  # CLOSE sent to let a normal-class process take over
+        self._final_gen = 0  # the last generation whose final ack came in
         self._opts = {"url": url, "batch_size": batch_size, "flush_interval": flush_interval, "acw_ttl": acw_ttl,
                       "acw_max": acw_max, "log_level": logging.getLogger("ctid.store").getEffectiveLevel()}
         #: Events refused by submit(): writer closed, or max_pending reached.
@@ -227,7 +243,7 @@ class StoreProcess:
         """Counters, for status pages and tests."""
         return {"written": self.written, "batches": self.batches, "errors": self.errors, "dropped": self.dropped,
                 "rejected": self.rejected, "pending": self.pending, "acw_waiting": self._acw_waiting,
-                "restarts": self.restarts}
+                "restarts": self.restarts, "escalations": self.escalations}
 
     def __enter__(self) -> StoreProcess:
         self.start()
@@ -253,7 +269,7 @@ class StoreProcess:
         gen = self._gen + 1
         endpoint = f"ipc://{self._dir}/events-{gen}"
         opts = {**self._opts, "events": endpoint, "acks": f"ipc://{self._dir}/acks", "gen": gen,
-                "parent": os.getpid()}
+                "parent": os.getpid(), "idle": self._idle}
         # -P and ctid's own root first on the path: the process runs this very ctid, never a
         # `ctid/` that happens to be in the working directory.
         root = str(Path(ctid.__file__).resolve().parent.parent)
@@ -295,6 +311,8 @@ class StoreProcess:
         if acks.poll(int(_POLL * 1000)):
             self._drain_acks()
         code = proc.poll()
+        if code is None and self._idle and not self._closing and len(self._unacked) > self.backlog_limit:
+            self._escalate()
         if code is None:
             if self._closing and time.monotonic() >= self._give_up_at:
                 log.error("writer process did not finish in time: stopping it",
@@ -305,6 +323,13 @@ class StoreProcess:
                 return -1
             return backoff
         self._drain_acks()  # its last acks (a clean exit sends one before it ends)
+        if code == 0 and self._escalating:  # it made way for a normal-class process (even when closing:
+            self._await_final(proc)         # what came after its CLOSE is still to be written)
+            self._escalating = False
+            self._merge_counts()
+            with self._send_lock:
+                self._spawn()
+            return backoff
         if code == 0 and self._closing:
             return -1
         ctx = {"exit": code, "pending": len(self._unacked), "restarts": self.restarts + 1}
@@ -319,12 +344,36 @@ class StoreProcess:
             log.error("writer process did not start; trying again", extra={"ctx": {**ctx, "retry_in": backoff}})
             self._wakeup.wait(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
-        for name in _COUNTS:
-            self._counts[name] += self._live[name]
-        self._live = dict.fromkeys(_COUNTS, 0)
+        self._merge_counts()
         with self._send_lock:
             self._spawn()
         return backoff
+
+    def _merge_counts(self) -> None:
+        """The ended process's counters join those of the processes before it."""
+        for name in _COUNTS:
+            self._counts[name] += self._live[name]
+        self._live = dict.fromkeys(_COUNTS, 0)
+
+    def _escalate(self) -> None:
+        """The idle-class writer is too far behind (the machine has had no spare CPU for it):
+        it writes what it has and exits, and a normal-class process takes over (an
+        unprivileged process cannot leave the idle class, hence a new one)."""
+        self.escalations += 1
+        log.warning("store writer behind: continuing at normal CPU priority",
+                    extra={"ctx": {"pending": len(self._unacked), "backlog_limit": self.backlog_limit}})
+        self._idle, self._escalating = False, True
+        self._send(CLOSE)
+
+    def _await_final(self, proc: subprocess.Popen[bytes]) -> None:
+        """After a clean exit, its final ack (sent before it exited) is read before anything
+        is resent: what it wrote must not be written twice."""
+        acks = self._acks
+        assert acks is not None
+        deadline = time.monotonic() + 2.0
+        while self._final_gen != self._gen and time.monotonic() < deadline:
+            if acks.poll(50):
+                self._drain_acks()
 
     def _drain_acks(self) -> None:
         acks = self._acks
@@ -340,6 +389,8 @@ class StoreProcess:
         if msg["gen"] != self._gen:
             return  # a dead process's late ack: what it acked is being written again anyway
         self._gen_up = True
+        if msg.get("final"):
+            self._final_gen = msg["gen"]
         finished = msg["done"] - self._gen_done
         with self._done:
             for _ in range(finished):
@@ -349,3 +400,6 @@ class StoreProcess:
             self._live = {name: msg[name] for name in _COUNTS}
             self._acw_waiting = msg["acw_waiting"]
             self._done.notify_all()
+        if not self._idle and not self._escalating and len(self._unacked) < self.backlog_limit // 10:
+            self._idle = True  # caught up: publishing gets the CPU first again
+            self._send(IDLE)

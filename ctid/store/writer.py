@@ -53,6 +53,8 @@ class StoreWriter(BatchWriter):
         self.rejected = 0
         #: Always 0: the thread is not restarted (see StoreProcess.restarts).
         self.restarts = 0
+        #: Always 0: the thread shares the daemon's CPU class (see StoreProcess.escalations).
+        self.escalations = 0
         self._queue: deque[Any] = deque()
         self._inflight = 0
         self._wake = threading.Event()
@@ -128,7 +130,8 @@ class StoreWriter(BatchWriter):
 
     def stats(self) -> dict[str, int]:
         """Counters, for status pages and tests."""
-        return {**self.counts(), "rejected": self.rejected, "pending": self.pending, "restarts": 0}
+        return {**self.counts(), "rejected": self.rejected, "pending": self.pending, "restarts": 0,
+                "escalations": 0}
 
     def __enter__(self) -> StoreWriter:
         self.start()
