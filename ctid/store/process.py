@@ -332,6 +332,7 @@ class StoreProcess:
             return backoff
         if code == 0 and self._closing:
             return -1
+        self._escalating = False  # died instead: replaced below like any death (at normal class if escalated)
         ctx = {"exit": code, "pending": len(self._unacked), "restarts": self.restarts + 1}
         if self._closing and time.monotonic() >= self._give_up_at:
             log.error("writer process died while closing", extra={"ctx": ctx})
