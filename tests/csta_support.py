@@ -1,20 +1,25 @@
 """Shared by the CSTA tests: one seeded call center through a wire and its driver's
 parser and mapper, headless (the renderer's bytes straight into the parser), the
-normalized story those events tell, and a daemon site for the simulators."""
+normalized story those events tell, a daemon site for the simulators, and a link to a
+simulator with its mapper (`harness`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from helpers import free_port
+from helpers import free_port, wait_for
 from ctid import config as ctid_config
 from ctid.drivers.asterisk.mapper import AsteriskMapper
 from ctid.drivers.asterisk.protocol import FrameParser as AmiParser
 from ctid.drivers.asterisk.simrender import AmiRenderer
+from ctid.drivers.csta.link import CstaLink, LinkOptions
 from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import FrameParser as CstaParser, encode
+from ctid.drivers.csta.routing import DefaultRoute
 from ctid.drivers.csta.sim import CstaSimulator
 from ctid.drivers.csta.simrender import CstaRenderer
+from ctid.metrics import Counters
 from ctid.sim import CallCenter, SimConfig
 
 EPOCH = 1_700_000_000
@@ -112,3 +117,37 @@ def story(events: list[dict[str, Any]]) -> dict[str, Any]:
             timing.setdefault(e["call_id"], []).append(("talk", e["ts"] - answered[e["call_id"]]))
     order = list(calls)
     return {"calls": [calls[c] for c in order], "timing": [timing.get(c, []) for c in order], "agents": agents}
+
+
+STATIONS = ("1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008")
+QUEUES = ("sales", "support", "vip")
+
+
+class Harness:
+    def __init__(self, sim: CstaSimulator, port: int, secret: str = "pw", **options) -> None:
+        self.sim = sim
+        self.events: list[dict] = []
+        self.counters = Counters()
+        opts = LinkOptions("127.0.0.1", port, "cti", secret, stations=options.pop("stations", STATIONS),
+                           acd_devices=options.pop("acd_devices", QUEUES), backoff_min=0.05, **options)
+        self.mapper = CstaMapper("aes", stations=opts.stations,
+                                 reason_codes={c: r for r, c in sim.renderer.reasons.items()})
+        self.link = CstaLink("aes", opts, self.mapper, self.events.append, self.counters,
+                             DefaultRoute(default="1003"))
+        self.task = asyncio.ensure_future(self.link.run())
+
+    def types(self, type_: str) -> list[dict]:
+        return [e for e in self.events if e["type"] == type_]
+
+    async def close(self) -> None:
+        await self.link.stop()
+        await asyncio.wait_for(self.task, 5)
+        await self.sim.stop()
+
+
+async def harness(secret: str | None = None, **options) -> Harness:
+    sim = CstaSimulator(seed=11, traffic=False, secret=secret)
+    _, port = await sim.start()
+    h = Harness(sim, port, **options)
+    await wait_for(lambda: h.counters.get("driver.aes.resyncs") >= 1, 5)
+    return h

@@ -8,48 +8,11 @@ import struct
 
 import pytest
 
+from csta_support import QUEUES, STATIONS, Harness, harness
 from helpers import wait_for
 from ctid.drivers.csta import requests as rq
-from ctid.drivers.csta.link import CstaLink, LinkOptions
-from ctid.drivers.csta.mapper import CstaMapper
 from ctid.drivers.csta.protocol import CstaError, encode
-from ctid.drivers.csta.routing import DefaultRoute
 from ctid.drivers.csta.sim import CstaSimulator
-from ctid.metrics import Counters
-
-STATIONS = ("1001", "1002", "1003", "1004", "1005", "1006", "1007", "1008")
-QUEUES = ("sales", "support", "vip")
-
-
-class Harness:
-    def __init__(self, sim: CstaSimulator, port: int, secret: str = "pw", **options) -> None:
-        self.sim = sim
-        self.events: list[dict] = []
-        self.counters = Counters()
-        opts = LinkOptions("127.0.0.1", port, "cti", secret, stations=options.pop("stations", STATIONS),
-                           acd_devices=options.pop("acd_devices", QUEUES), backoff_min=0.05, **options)
-        self.mapper = CstaMapper("aes", stations=opts.stations,
-                                 reason_codes={c: r for r, c in sim.renderer.reasons.items()})
-        self.link = CstaLink("aes", opts, self.mapper, self.events.append, self.counters,
-                             DefaultRoute(default="1003"))
-        self.task = asyncio.ensure_future(self.link.run())
-
-    def types(self, type_: str) -> list[dict]:
-        return [e for e in self.events if e["type"] == type_]
-
-    async def close(self) -> None:
-        await self.link.stop()
-        await asyncio.wait_for(self.task, 5)
-        await self.sim.stop()
-
-
-async def harness(secret: str | None = None, **options) -> Harness:
-    sim = CstaSimulator(seed=11, traffic=False, secret=secret)
-    _, port = await sim.start()
-    h = Harness(sim, port, **options)
-    await wait_for(lambda: h.counters.get("driver.aes.resyncs") >= 1, 5)
-    return h
-
 
 async def test_session_monitors_and_resync():
     h = await harness()

@@ -9,11 +9,16 @@
 | hangup / force_release | ClearConnection of the agent's / the caller's connection |
 | agent_login / logout | SetAgentState loggedOn / loggedOff per ACD group |
 | agent_ready / not_ready | SetAgentState ready / notReady (reason code through `reason_codes` reversed) |
+| send_dtmf | GenerateDigits on the agent's connection |
+| set_data | AssociateData on the caller's connection: the call's data so far as correlatorData (at most 32 octets) |
+| monitor | listen / barge: SingleStepConferenceCall of the supervisor's device into the agent's call, silent / active |
 
 A call's current callID and an agent's station come from the mapper. A `CstaError` from the
 server is `rejected` (its category and code attached); a link that is down `pbx_unavailable`;
-no answer in time `timeout`. send_dtmf, set_data and monitor are not here: the control
-service answers `not_supported`.
+no answer in time `timeout`. What CSTA cannot express is refused before anything is sent,
+as `not_supported` saying why: whisper (ECMA-269 has no participation type in which only the
+agent hears the supervisor), call data over correlatorData's 32 octets, digits GenerateDigits
+cannot send.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ class CstaControl:
         self.mapper = mapper
         self.timeout = timeout
         self.consulting: dict[str, str] = {}  # call_id -> the consultation's callID
+        # call_id -> the data the PBX holds for it: AssociateData replaces the correlator, so each
+        # request sends the whole map so far (as the daemon's call.data event carries it).
+        self.data: dict[str, dict[str, str]] = {}
 
     async def _ask(self, req: rq.Request) -> dict:
         if not self.link.connected.is_set():
@@ -99,6 +107,53 @@ class CstaControl:
         if call is None or not call.caller:
             raise ControlError("no_such_call", f"no live call {call_id!r} with a known caller")
         await self._ask(rq.clear_connection(call.current, call.caller))
+
+    def _agent_call(self, call_id: str, agent: str) -> tuple[str, str]:
+        """(the call's current callID, the agent's station) when the agent is on the call."""
+        station = self._station(agent)
+        call = self.mapper.calls.get(call_id)
+        if call is None:
+            raise ControlError("no_such_call", f"no live call {call_id!r}")
+        if call.agent != agent and call.device != station:
+            raise ControlError("invalid_state", f"agent {agent!r} is not on call {call_id!r}")
+        return call.current, station
+
+    async def send_dtmf(self, call_id: str, agent: str, digits: str) -> None:
+        current, station = self._agent_call(call_id, agent)
+        try:
+            req = rq.generate_digits(current, station, digits.upper())
+        except ValueError as exc:
+            raise ControlError("not_supported", f"GenerateDigits: {exc}; nothing sent") from None
+        await self._ask(req)
+
+    async def set_data(self, call_id: str, data: dict[str, str]) -> None:
+        call = self.mapper.calls.get(call_id)
+        if call is None:
+            raise ControlError("no_such_call", f"no live call {call_id!r}")
+        party = call.caller or call.device
+        if not party:
+            raise ControlError("invalid_state", f"call {call_id!r} has no known connection yet")
+        for gone in [c for c in self.data if c not in self.mapper.calls]:
+            del self.data[gone]  # calls that ended since: their data went with them
+        merged = {**self.data.get(call_id, {}), **data}
+        try:
+            req = rq.associate_data(call.current, party, merged)
+        except ValueError as exc:
+            raise ControlError("not_supported", f"AssociateData: {exc}; nothing sent, nothing kept") from None
+        await self._ask(req)
+        self.data[call_id] = merged
+
+    async def monitor(self, supervisor_device: str, agent: str, mode: str) -> None:
+        if mode not in rq.PARTICIPATION:
+            raise ControlError("not_supported", f"CSTA has no {mode}: ECMA-269 SingleStepConferenceCall joins a "
+                                                "device silent (listen) or active (barge), never heard by the agent "
+                                                "alone")
+        station = self._station(agent)
+        call = next((c for c in self.mapper.calls.values()
+                     if not c.consult and (c.agent == agent or c.device == station)), None)
+        if call is None:
+            raise ControlError("invalid_state", f"agent {agent!r} is not on a call")
+        await self._ask(rq.single_step_conference(call.current, station, supervisor_device, mode))
 
     async def agent_login(self, agent: str, queues: list[str], device: str | None, name: str | None) -> None:
         station = device or self._station(agent)

@@ -320,7 +320,10 @@ class CstaMapper:
         if call.held:
             call.held = False
             out.append(self._event("call.retrieved", call, ts, agent=agent))
-        out.append(self._event("call.conferenced", call, ts, agent=agent, target=device_id(b.get("addedParty"))))
+        # A supervisor's SingleStepConferenceCall says how it joined: silent (listen) or active (barge).
+        how = {"silentParticipation": "silent", "activeParticipation": "active"}.get(str(b.get("cause")))
+        out.append(self._event("call.conferenced", call, ts, agent=agent, target=device_id(b.get("addedParty")),
+                               **({"x": {"participation": how}} if how else {})))
 
     def _failed(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
         call = self._call(b["failedConnection"], create=False)

@@ -5,12 +5,15 @@ Session (ECMA-354): StartApplicationSession, ResetApplicationSessionTimer,
 StopApplicationSession. Monitoring and resync (ECMA-323): MonitorStart, MonitorStop,
 SnapshotDevice, GetAgentState. Call control: MakeCall, AnswerCall, HoldCall,
 RetrieveCall, SingleStepTransferCall, ConsultationCall, TransferCall, ConferenceCall,
-ClearConnection, SetAgentState. Routing: RouteRegister, RouteSelect.
+ClearConnection, SetAgentState, GenerateDigits, AssociateData, SingleStepConferenceCall.
+Routing: RouteRegister, RouteSelect.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, CstaError, Message, connection
 
@@ -18,6 +21,12 @@ Request = tuple[str, dict[str, Any], str]
 
 #: Agent states SetAgentState accepts (ECMA-269 requestedAgentState).
 AGENT_STATES = ("loggedOn", "loggedOff", "notReady", "ready", "workingAfterCall")
+#: What GenerateDigits may send (ECMA-269 charactersToSend: the DTMF keys).
+DTMF = re.compile(r"[0-9*#A-D]{1,32}")
+#: ECMA-269 CorrelatorData is an OCTET STRING of at most 32 octets (ECMA-323: hexBinary).
+MAX_CORRELATOR = 32
+#: SingleStepConferenceCall participationType per supervisor mode; whisper has no ECMA-269 form.
+PARTICIPATION = {"listen": "silent", "barge": "active"}
 
 
 def start_session(application_id: str, username: str, password: str, duration: int = 180) -> Request:
@@ -106,6 +115,49 @@ def set_agent_state(device_id: str, state: str, agent_id: str | None = None, gro
     if reason_code is not None:
         fields["extensions"] = {"privateData": {"private": {f"{{{NS_AVAYA}}}ReasonCode": reason_code}}}
     return ("SetAgentState", fields, NS_CSTA)
+
+
+def generate_digits(call_id: str, device_id: str, digits: str) -> Request:
+    """DTMF on the device's connection; `digits` must match DTMF (ValueError otherwise)."""
+    if not DTMF.fullmatch(digits):
+        raise ValueError(f"DTMF digits must be 1-32 of 0-9 * # A-D, got {digits!r:.40}")
+    return ("GenerateDigits", {"connectionToSendDigits": connection(call_id, device_id), "charactersToSend": digits},
+            NS_CSTA)
+
+
+def correlator(data: dict[str, str]) -> bytes:
+    """Key/value call data as correlatorData octets: form-encoded UTF-8 (`k=v&k2=v2`), so any
+    key or value survives the trip; ValueError when it is over MAX_CORRELATOR octets."""
+    octets = urlencode(data).encode()
+    if len(octets) > MAX_CORRELATOR:
+        raise ValueError(f"call data is {len(octets)} octets as CSTA correlatorData ({octets[:40]!r}...), "
+                         f"which holds at most {MAX_CORRELATOR} (ECMA-269)")
+    return octets
+
+
+def read_correlator(value: str) -> dict[str, str]:
+    """The call data of a correlatorData element (as `correlator` wrote it); ValueError when it
+    is not hexBinary, is over MAX_CORRELATOR octets or is not form-encoded UTF-8."""
+    octets = bytes.fromhex(value)
+    if len(octets) > MAX_CORRELATOR:
+        raise ValueError(f"correlatorData is {len(octets)} octets, at most {MAX_CORRELATOR} allowed")
+    return dict(parse_qsl(octets.decode(), keep_blank_values=True, strict_parsing=bool(octets)))
+
+
+def associate_data(call_id: str, device_id: str, data: dict[str, str]) -> Request:
+    """Call data on the call through one of its connections, as correlatorData (hexBinary)."""
+    return ("AssociateData", {"existingCall": connection(call_id, device_id),
+                              "correlatorData": correlator(data).hex().upper()}, NS_CSTA)
+
+
+def single_step_conference(call_id: str, device_id: str, joining: str, mode: str) -> Request:
+    """`joining` joins the call `device_id` is on: `mode` listen (silent) or barge (active)."""
+    participation = PARTICIPATION.get(mode)
+    if participation is None:
+        raise ValueError(f"SingleStepConferenceCall has no participation type for {mode!r} "
+                         f"(only {', '.join(PARTICIPATION)})")
+    return ("SingleStepConferenceCall", {"activeCall": connection(call_id, device_id), "deviceToJoin": joining,
+                                         "participationType": participation}, NS_CSTA)
 
 
 def route_register(device_id: str) -> Request:

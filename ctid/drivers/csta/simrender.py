@@ -43,6 +43,8 @@ class _Leg:
     station: str | None = None  # the agent station on the call
     recording: str | None = None  # the message id of the recording running now
     recordings: int = 0  # how many the call has had (numbers its message ids)
+    correlator: dict[str, str] = field(default_factory=dict)  # the call data AssociateData gave it
+    joined: dict[str, str] = field(default_factory=dict)  # device -> participation (SingleStepConferenceCall)
 
 
 class CstaRenderer:
@@ -352,6 +354,8 @@ class CstaRenderer:
         else:
             self._cleared_connection(leg, releasing, releasing, where)
             self._stop_recording(leg, where, "normalClearing")
+            for dev in leg.joined:  # a supervisor's connection goes with the call
+                self._cleared_connection(leg, dev, releasing, where)
             self._call_cleared(leg, where)
         self.legs.pop(call.id, None)
 

@@ -4,7 +4,9 @@ call control and routing. A mixin of `CstaSimulator` (sim.py).
 A request the call center refuses gets the CSTAErrorCode a server sends for it:
 an unknown device `operation/invalidCSTADeviceIdentifier`, an unknown call
 `operation/invalidCSTACallIdentifier`, a call or agent in the wrong state
-`stateIncompatibility/invalidObjectState`, an unsupported service `operation/invalidFeature`.
+`stateIncompatibility/invalidObjectState`, an unsupported service `operation/invalidFeature`,
+a connection the call does not have `operation/invalidCSTAConnectionIdentifier`, a value
+the service cannot take `operation/valueOutOfRange`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from ctid.drivers.csta.protocol import NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device_id, encode, private_data
+from ctid.drivers.csta.protocol import (NS_AVAYA, NS_CSTA, NS_SESSION, Message, connection, device, device_id, encode,
+                                       private_data)
+from ctid.drivers.csta.requests import DTMF, read_correlator
 from ctid.sim.model import Call, SimError
 
 if TYPE_CHECKING:
@@ -213,6 +217,71 @@ class Requests:
         dev = (m.body.get("connectionToBeCleared") or {}).get("deviceID")
         side = "agent" if dev in self.model.agents else "target" if dev == call.target else "caller"
         self._do(client, m, lambda: self.model.hangup(call, side), "ClearConnectionResponse")
+
+    def _agent_connection(self, client: Client, m: Message, key: str) -> tuple[Call, str] | None:
+        """The call and station of a connection that must be its agent's, talking (not held)."""
+        if (call := self._call(client, m, key)) is None:
+            return None
+        station = (m.body.get(key) or {}).get("deviceID")
+        on_call = call.agent if call.agent is not None else call.ringing
+        if on_call is None or on_call.ext != station:
+            self.error(client, m.invoke_id, "operation", "invalidCSTAConnectionIdentifier")
+            return None
+        if call.agent is None or call.state not in ("talking", "talking_out") or call.held:
+            self.error(client, m.invoke_id, "stateIncompatibility", "invalidObjectState")
+            return None
+        return call, station
+
+    def req_GenerateDigits(self, client: Client, m: Message) -> None:
+        if self._agent_connection(client, m, "connectionToSendDigits") is None:
+            return
+        if not DTMF.fullmatch(str(m.body.get("charactersToSend") or "")):
+            self.error(client, m.invoke_id, "operation", "valueOutOfRange")
+            return
+        self.reply(client, m.invoke_id, "GenerateDigitsResponse", {})  # the model has no tones to play
+
+    def req_AssociateData(self, client: Client, m: Message) -> None:
+        if (call := self._call(client, m, "existingCall")) is None:
+            return
+        leg = self.renderer.leg(call)
+        party = (m.body.get("existingCall") or {}).get("deviceID")
+        if party not in (leg.caller, leg.station, call.did, call.agent.ext if call.agent else None):
+            self.error(client, m.invoke_id, "operation", "invalidCSTAConnectionIdentifier")
+            return
+        try:
+            data = read_correlator(str(m.body.get("correlatorData") or ""))
+        except ValueError:
+            self.error(client, m.invoke_id, "operation", "valueOutOfRange")
+            return
+        leg.correlator = data  # AssociateData replaces what the call carried
+        self.reply(client, m.invoke_id, "AssociateDataResponse", {})
+
+    def req_SingleStepConferenceCall(self, client: Client, m: Message) -> None:
+        if (found := self._agent_connection(client, m, "activeCall")) is None:
+            return
+        call, station = found
+        joining = str(m.body.get("deviceToJoin") or "")
+        participation = m.body.get("participationType") or "active"  # ECMA-269's default
+        leg = self.renderer.leg(call)
+        if participation not in ("active", "silent") or not joining:
+            self.error(client, m.invoke_id, "operation", "valueOutOfRange")
+            return
+        if joining in (leg.caller, station) or joining in leg.joined or joining in self.model.queues:
+            self.error(client, m.invoke_id, "operation", "invalidCSTADeviceIdentifier")
+            return
+        self.reply(client, m.invoke_id, "SingleStepConferenceCallResponse",
+                   {"conferencedCall": connection(leg.cid, joining)})
+        # The shared model has no third party: the join lives in the leg, which clears it with the call.
+        leg.joined[joining] = participation
+        r = self.renderer
+        r.now = self.model.now
+        r.emit(r.where(leg, station), "ConferencedEvent", {
+            "primaryOldCall": connection(leg.cid, station), "conferencingDevice": device(station),
+            "addedParty": device(joining),
+            "conferenceConnections": {"connectionListItem": [
+                {"newConnection": connection(leg.cid, dev), "endpoint": device(dev)}
+                for dev in (leg.caller, station, joining)]},
+            "localConnectionInfo": "connected", "cause": f"{participation}Participation"})
 
     def req_SetAgentState(self, client: Client, m: Message) -> None:
         b = m.body
