@@ -105,6 +105,11 @@ async def test_simulator_acts_on_good_requests_and_refuses_bad_ones():
         await wait_for(lambda: h.types("call.established"), 5)
 
         assert await h.link.request(rq.generate_digits(cid, agent, "123#")) == {}
+        await h.link.request(rq.hold_call(cid, agent))  # held: no digits, no join, until it is retrieved
+        assert await refused(rq.generate_digits(cid, agent, "1")) == ("stateIncompatibility", "invalidObjectState")
+        assert await refused(rq.single_step_conference(cid, agent, "3001", "listen")) == (
+            "stateIncompatibility", "invalidObjectState")
+        await h.link.request(rq.retrieve_call(cid, agent))
         assert await refused(rq.generate_digits("999", agent, "1")) == ("operation", "invalidCSTACallIdentifier")
         assert await refused(rq.generate_digits(cid, other, "1")) == ("operation", "invalidCSTAConnectionIdentifier")
         bad_digits = ("GenerateDigits", {"connectionToSendDigits": {"callID": cid, "deviceID": agent},
@@ -130,9 +135,14 @@ async def test_simulator_acts_on_good_requests_and_refuses_bad_ones():
                                                 "deviceToJoin": "3002", "participationType": "loud"}, rq.NS_CSTA)
         assert await refused(no_type) == ("operation", "valueOutOfRange")
 
+        rendered: list = []
+        take = h.sim.renderer.take
+        h.sim.renderer.take = lambda: (out := take(), rendered.extend(out))[0]  # what the server sends
         h.sim.model.hangup(call, "caller")
         h.sim.sync()
         await wait_for(lambda: h.types("call.cleared"), 5)
+        dropped = [f["droppedConnection"]["deviceID"] for _, name, f in rendered if name == "ConnectionClearedEvent"]
+        assert "3001" in dropped  # the supervisor's connection goes with the call
         assert h.counters.get("driver.aes.unmapped") == 0 and h.mapper.unknown == 0 and h.mapper.orphans == 0
         assert h.link.connected.is_set()  # the refusals cost nothing else
     finally:
