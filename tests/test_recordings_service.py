@@ -125,3 +125,16 @@ def test_retention_lists_then_deletes_files_rows_and_index(tmp_path):
     assert len(RecordingService(url).start().index) == 1
     # an agent's retention run can only ever touch its own recordings
     assert svc.expired(Principal.parse("agent:9999"), max_age=0.0, now=1e12) == []
+
+
+def test_a_live_recording_after_a_search_is_indexed(tmp_path, caplog):
+    # a search makes a segment over the live tail; the next recording grows the tail's arrays,
+    # which the compiled segment's buffers once pinned (BufferError: stored, never indexed)
+    service = RecordingService(f"sqlite:///{tmp_path}/r.db", segment=CompiledSegment).start()
+    found = []
+    for k in range(3):
+        service.observe(event("recording.started", f"c{k}", 100.0 + k, path=f"/r/c{k}.wav"))
+        assert [r.call_id for r in service.observe(cleared(f"c{k}", 110.0 + k))] == [f"c{k}"]
+        found.append(sorted(r.call_id for r in service.search(ADMIN, parse_query({}))[0]))
+    assert found == [["c0"], ["c0", "c1"], ["c0", "c1", "c2"]]
+    assert service.counters.get("recordings.errors") == 0

@@ -143,8 +143,10 @@ class RecordingIndex:
 
     def add(self, rec: Recording) -> None:
         """Index one stored recording (live: from the daemon's events, or a scan)."""
-        self.columns_of(rec, self._tail)
+        # first let go of the tail's segment (made by the last search): a compiled one holds
+        # buffers of the tail's arrays, which cannot grow while it lives (BufferError)
         self._tail_segment = None
+        self.columns_of(rec, self._tail)
         if len(self._tail) >= self._tail_max:
             self._seal()
         self._changed()
