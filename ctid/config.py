@@ -10,10 +10,12 @@ import os
 import re
 import tomllib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ctid.acd.rules import RoutingRules, parse_routing
+from ctid.teams import TeamConfig, Teams
 
 _LOOPBACK = re.compile(r"^(tcp://(127\.0\.0\.1|localhost|\[::1\]):\d{1,5}|ipc://\S+|inproc://\S+)$")
 _ENDPOINT = re.compile(r"^(tcp://[^:/\s]+:\d{1,5}|ipc://\S+|inproc://\S+)$")
@@ -125,6 +127,16 @@ class Config:
     source: str = "<defaults>"
     queues: tuple[QueueConfig, ...] = ()
     routing: RoutingRules = RoutingRules()  # [routing]: ctid's own ACD (docs/routing.md)
+    teams: tuple[TeamConfig, ...] = ()  # [[team]]: agents under one supervisor (ctid.teams)
+
+    @cached_property
+    def site_teams(self) -> Teams:
+        """The `[[team]]` tables as the one lookup access control, recordings and reports use."""
+        return Teams.of(self.teams)
+
+    def team_of(self, agent: str | None) -> str | None:
+        """The configured team of an agent, or None."""
+        return self.site_teams.team_of(agent)
 
 
 class _Checker:
@@ -209,7 +221,7 @@ def _driver(c: _Checker, d: Any, i: int, names: set[str]) -> DriverConfig | None
 def parse(raw: dict, source: str = "<string>") -> Config:
     """Validate a decoded TOML document; raise ConfigError with every problem found."""
     c = _Checker()
-    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins", "queue", "routing"})
+    c.unknown(raw, "", {"site", "bus", "database", "log", "driver", "plugins", "queue", "routing", "team"})
     site = c.get(raw, "", "site", str, "", required=True)
     if site and not _NAME.match(site):
         c.errors.append(f"site: {site!r} may only hold letters, digits, '_' and '-' (it is a topic segment)")
@@ -271,10 +283,11 @@ def parse(raw: dict, source: str = "<string>") -> Config:
     plugins = _plugins(c, _table(c, raw, "plugins"))
     queues = _queues(c, raw.get("queue", []))
     routing = parse_routing(raw.get("routing"), c.errors)
+    teams = _teams(c, raw.get("team", []))
     if c.errors:
         raise ConfigError(source, c.errors)
     drivers = tuple(replace(d, queues=queues) for d in drivers)
-    return Config(site, bus, database, log, drivers, plugins, source, queues, routing)
+    return Config(site, bus, database, log, drivers, plugins, source, queues, routing, teams)
 
 
 def _queues(c: _Checker, raw: Any) -> tuple[QueueConfig, ...]:
@@ -306,6 +319,50 @@ def _queues(c: _Checker, raw: Any) -> tuple[QueueConfig, ...]:
             members.append(dict(m))
         queues.append(QueueConfig(name, c.get(q, path, "strategy", str, "ringall"), members=tuple(members), **ints))
     return tuple(queues)
+
+
+def _teams(c: _Checker, raw: Any) -> tuple[TeamConfig, ...]:
+    """`[[team]]` tables: a unique `name`, its `agents` (each in one team at most), its `queues`."""
+    if not isinstance(raw, list):
+        c.errors.append("team: expected an array of tables ([[team]])")
+        return ()
+    teams: list[TeamConfig] = []
+    member_of: dict[str, str] = {}  # agent -> the team that named it first
+    for i, t in enumerate(raw):
+        path = f"team[{i}]"
+        if not isinstance(t, dict):
+            c.errors.append(f"{path}: expected a table")
+            continue
+        c.unknown(t, path, {"name", "agents", "queues"})
+        name = c.get(t, path, "name", str, "", required=True)
+        if name and not _NAME.match(name):  # it is the argument of a `supervisor:<team>` role
+            c.errors.append(f"{path}.name: {name!r} may only hold letters, digits, '_' and '-'")
+        if name and any(name == other.name for other in teams):
+            c.errors.append(f"{path}.name: duplicate team {name!r}")
+        lists = {key: _names(c, t, path, key) for key in ("agents", "queues")}
+        for agent in lists["agents"]:
+            if agent in member_of:
+                c.errors.append(f"{path}.agents: agent {agent!r} is already in team {member_of[agent]!r}")
+            else:
+                member_of[agent] = name
+        teams.append(TeamConfig(name, lists["agents"], lists["queues"]))
+    return tuple(teams)
+
+
+def _names(c: _Checker, table: dict, path: str, key: str) -> tuple[str, ...]:
+    """A list of non-empty strings (agent ids, queue names); ints are taken as ids too."""
+    values = c.get(table, path, key, list, [])
+    good = []
+    for j, v in enumerate(values):
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str) or not v:
+            c.errors.append(f"{path}.{key}[{j}]: expected a non-empty string, got {type(v).__name__} {v!r}")
+        elif v in good:
+            c.errors.append(f"{path}.{key}[{j}]: {v!r} is listed twice")
+        else:
+            good.append(v)
+    return tuple(good)
 
 
 def _plugins(c: _Checker, p: dict) -> PluginsConfig:

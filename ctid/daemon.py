@@ -129,7 +129,8 @@ class Daemon:
         return PluginContext(name=name, options=options, site=self.config.site, database_url=self.config.database.url,
                              publish=publish, snapshot=lambda: self._snapshot({}), counters=self.counters,
                              log=logging.getLogger(f"ctid.plugin.{name}"),
-                             service_levels={q.name: float(q.servicelevel) for q in self.config.queues if q.servicelevel})
+                             service_levels={q.name: float(q.servicelevel) for q in self.config.queues if q.servicelevel},
+                             teams=self.config.site_teams)
 
     def _publish_from_plugin(self, name: str):
         def publish(event: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ import pluggy
 from ctid import hookspecs
 from ctid.bus import RequestError
 from ctid.metrics import Counters
+from ctid.teams import NO_TEAMS, Teams
 
 log = logging.getLogger("ctid.plugins")
 
@@ -48,6 +49,8 @@ class PluginContext:
     log: logging.Logger
     #: The site's `[[queue]]` service-level seconds by queue name (where a queue sets one).
     service_levels: Mapping[str, float] = field(default_factory=dict)
+    #: The site's `[[team]]` tables: each agent's team, each team's agents and queues.
+    teams: Teams = NO_TEAMS
 
     def count(self, what: str, n: int = 1) -> None:
         """Increment this plugin's counter `plugins.<name>.<what>` (shown by the `stats` op)."""

@@ -7,6 +7,8 @@ daemon whose keys are in its SQLite database and whose PBX is the simulator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
 import subprocess
 
@@ -23,6 +25,7 @@ from ctid.control.audit import entries
 from ctid.daemon import Daemon
 from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid.security.keys import KeyStore, server_keys
+from ctid.teams import TeamConfig
 
 
 class Client:
@@ -75,12 +78,19 @@ class Client:
 
 @pytest.fixture
 async def site(tmp_path):
+    async with running_site(tmp_path, ("admin", "crm", "agent:1001", "agent:1002", "supervisor:support")) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def running_site(tmp_path, roles: tuple[str, ...], teams: tuple[TeamConfig, ...] = ()):
+    """(simulator, daemon on a CURVE bus, key store, client(role, *prefixes)) with a key per role."""
     sim = AmiSimulator(SIM, traffic=False, speed=20)
     _, port = await sim.start()
-    cfg = secure_config(tmp_path, port)
+    cfg = dataclasses.replace(secure_config(tmp_path, port), teams=teams)
     store = KeyStore(cfg.database.url)
     keys = {}
-    for role in ("admin", "crm", "agent:1001", "agent:1002", "supervisor:support"):
+    for role in roles:
         info, secret = store.new(role, label=role)
         keys[role] = (info.key, secret)
     daemon = Daemon(cfg)
@@ -182,6 +192,40 @@ async def test_a_supervisor_monitors_its_team_only(site):
     assert (await boss.ask("monitor.listen", agent="1001", device="PJSIP/9000"))["ok"]
     assert (await boss.ask("agent.force_state", agent="1002", state="not_ready"))["error"]["code"] == "forbidden"
     assert (await boss.ask("call.hangup", call_id=ring["call_id"], agent="1001"))["error"]["code"] == "forbidden"
+
+
+async def test_a_configured_team_is_its_agents_not_a_queue_of_its_name(tmp_path):
+    # team east: Ann (1001, who serves support) and the sales queue; Bob (1002) is not in it
+    east = TeamConfig("east", agents=("1001",), queues=("sales",))
+    async with running_site(tmp_path, ("crm", "supervisor:east", "supervisor:support"), (east,)) as (sim, daemon, _, client):
+        boss = client("supervisor:east", "agent.hq.1001.", "call.hq.support.1001.", "call.hq.sales.", "queue.hq.sales.",
+                      "agent.hq.1002.", "call.hq.support.", "call.hq.support.1002.", "queue.hq.support.", "call.hq.east.")
+        legacy = client("supervisor:support", "call.hq.support.")  # a name that is no [[team]]: still the queue
+        await wait_for(lambda: daemon.counters.get("bus.subscribe") + daemon.counters.get("bus.subscribe_refused") >= 10)
+        assert daemon.counters.get("bus.subscribe_refused") == 5 and daemon.counters.get("bus.subscribe") == 5
+        crm = client("crm", "call.", "agent.")
+        await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 7)
+        caller(sim, "support", "+441632960011")  # a support call: it rings Ann
+        ring = next(e for e in await crm.collect() if e["type"] == "call.delivered")
+        assert (await crm.ask("call.answer", call_id=ring["call_id"], agent="1001"))["ok"]
+        await wait_for(lambda: daemon.state.calls[ring["call_id"]].state == "established")
+        assert (await crm.ask("agent.login", agent="1002", queues=["sales"]))["ok"]  # Bob: sales, not east
+        await crm.until("agent.logged_on")
+        seen = await boss.collect()
+        assert {e["type"] for e in seen} >= {"call.delivered", "call.established"}  # Ann's call, in support
+        assert seen and all(e.get("agent") == "1001" for e in seen if not e["type"].startswith("queue."))  # not Bob
+        assert any(e["type"] == "call.established" for e in await legacy.collect())
+
+        assert (await boss.ask("monitor.listen", agent="1001", device="PJSIP/9000"))["ok"]
+        for op, params in (("monitor.listen", {"agent": "1002", "device": "PJSIP/9000"}),
+                           ("agent.force_state", {"agent": "1002", "state": "ready"})):
+            reply = await boss.ask(op, **params)
+            assert reply["error"]["code"] == "forbidden" and "not in team 'east'" in reply["error"]["message"]
+        assert (await legacy.ask("monitor.listen", agent="1001", device="PJSIP/9000"))["ok"]  # Ann serves support
+        snapshot = (await boss.ask("snapshot"))["result"]
+        assert [a["agent"] for a in snapshot["agents"]] == ["1001"]
+        assert [c["call_id"] for c in snapshot["calls"]] == [ring["call_id"]]
+        assert {q["queue"] for q in snapshot["queues"]} <= {"sales"}
 
 
 async def test_revoking_a_key_cuts_it_off_without_a_restart(site):

@@ -138,7 +138,7 @@ def _open(args: argparse.Namespace):
 
     cfg, options = _config(args)
     principal = Principal.parse(args.principal)
-    return RecordingService(cfg.database.url, site=cfg.site).start(), principal, options
+    return RecordingService(cfg.database.url, site=cfg.site, teams=cfg.site_teams).start(), principal, options
 
 
 def _daemon(args: argparse.Namespace):
@@ -254,7 +254,8 @@ def _scan(args: argparse.Namespace) -> int:
         service, _, options = _open(args)
         try:
             rx = compile_pattern(args.pattern or options.get("pattern") or DEFAULT_PATTERN)
-            report = scan(args.dir, rx, args.start_format or options.get("start_format") or DEFAULT_START_FORMAT)
+            report = scan(args.dir, rx, args.start_format or options.get("start_format") or DEFAULT_START_FORMAT,
+                          service.feed.teams)
             added = service.add(report.found)
         finally:
             service.close()

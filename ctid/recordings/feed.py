@@ -6,6 +6,9 @@ the same event), so the recordings of the call are completed from it then: calle
 queue, agent, direction, disposition, and the extras `x.team`, `x.tags`, `x.qa_score`,
 `x.voicemail`. A recording still open at the end of the call ends with the call.
 
+A recording's team (what `supervisor:<team>` principals see) is the call's `x.team` if it
+carries one, else the `[[team]]` of the agent who took it, else the call's queue (`team_for`).
+
 Bad input (a recording event without a `call_id`, a stop without a time) raises
 `FeedError` with the event's context; the caller logs and counts it, the rest goes on.
 """
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ctid.recordings.model import Recording
+from ctid.teams import NO_TEAMS, Teams
 
 MAX_OPEN_CALLS = 100_000  # calls with recordings whose call.cleared never came are dropped, oldest first
 EVENT_TYPES = {"recording.started", "recording.stopped", "call.cleared", "call.failed"}
@@ -41,8 +45,9 @@ class _Part:
 class RecordingFeed:
     """Collects each call's recordings until the call ends; `observe` returns the finished ones."""
 
-    def __init__(self, site: str | None = None) -> None:
+    def __init__(self, site: str | None = None, teams: Teams = NO_TEAMS) -> None:
         self.site = site
+        self.teams = teams
         self._calls: OrderedDict[str, list[_Part]] = OrderedDict()
         self.dropped = 0
 
@@ -108,8 +113,16 @@ class RecordingFeed:
                 duration=part.duration if part.duration is not None else max(0.0, ts - part.start),
                 call_id=call_id, path=part.path, direction=cleared.get("direction"), caller=cleared.get("caller"),
                 called=cleared.get("called"), queue=cleared.get("queue"), agent=cleared.get("agent"),
-                team=x.get("team") if isinstance(x.get("team"), str) else cleared.get("queue"),
+                team=team_for(x.get("team"), cleared.get("agent"), cleared.get("queue"), self.teams),
                 disposition=disposition, voicemail=voicemail, tags=tuple(str(t) for t in tags),
                 qa_score=float(qa) if isinstance(qa, (int, float)) and not isinstance(qa, bool) else None,
                 site=cleared.get("site", self.site)))
         return out
+
+
+def team_for(team: Any, agent: str | None, queue: str | None, teams: Teams) -> str | None:
+    """The team a recording is filed under: the call's own `team` (a non-empty string), else the
+    configured team of its agent, else its queue (a site without `[[team]]` files by queue)."""
+    if isinstance(team, str) and team:
+        return team
+    return teams.team_of(agent) or queue

@@ -64,7 +64,7 @@ class RecordingsPlugin:
 
         self.ready.clear()  # the installed `plugin` object lives as long as the process, not one daemon
         self._held = []
-        self.service = RecordingService(ctx.database_url, ctx.counters, ctx.site)
+        self.service = RecordingService(ctx.database_url, ctx.counters, ctx.site, teams=ctx.teams)
         self._loader = threading.Thread(target=self._rebuild, name="recordings-rebuild", daemon=True)
         self._loader.start()
 

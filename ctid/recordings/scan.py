@@ -3,7 +3,9 @@
 A file name is matched against a regular expression with named groups (`DEFAULT_PATTERN`, or
 `pattern` in `[plugins.recordings]`): `start` (parsed with `start_format`, UTC, or epoch
 seconds when all digits) is required; `call_id`, `caller`, `called`, `queue`, `agent`, `team`,
-`direction`, `disposition` are taken when the pattern has them. The duration comes from the
+`direction`, `disposition` are taken when the pattern has them; without a `team` group the
+team is the agent's `[[team]]`, else the queue (`feed.team_for`, as for recordings from
+events). The duration comes from the
 file's header: WAV through the standard library's `wave`, MP3 through `mutagen` (it reads the
 Xing/VBRI header or walks the frames, which a hand-written parser would get wrong for VBR).
 
@@ -23,7 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from ctid.recordings.feed import team_for
 from ctid.recordings.model import Recording
+from ctid.teams import NO_TEAMS, Teams
 
 DEFAULT_PATTERN = (r"^(?P<queue>[^_]+)_(?P<agent>[^_]+)_(?P<caller>[^_]*)_(?P<called>[^_]*)_"
                    r"(?P<start>\d{8}-\d{6})_(?P<call_id>[^.]+)\.(?:wav|mp3)$")
@@ -81,7 +85,8 @@ def duration_of(path: Path) -> float:
     raise ScanError(f"{path}: not a .wav or .mp3 file")
 
 
-def from_file(path: Path, rx: re.Pattern[str], start_format: str = DEFAULT_START_FORMAT) -> Recording:
+def from_file(path: Path, rx: re.Pattern[str], start_format: str = DEFAULT_START_FORMAT,
+              teams: Teams = NO_TEAMS) -> Recording:
     """The recording a file is, from its name and header. Raises ScanError."""
     m = rx.match(path.name)
     if m is None:
@@ -97,7 +102,7 @@ def from_file(path: Path, rx: re.Pattern[str], start_format: str = DEFAULT_START
         raise ScanError(f"{path}: start {text!r} does not fit the format {start_format!r}") from None
     values = {name: (groups.get(name) or None) for name in FIELDS}
     return Recording(recording_id=path.name, start=start, duration=duration_of(path), path=str(path),
-                     team=values.pop("team") or values["queue"], **values)
+                     team=team_for(values.pop("team"), values["agent"], values["queue"], teams), **values)
 
 
 def audio_files(root: Path) -> Iterator[Path]:
@@ -109,14 +114,16 @@ def audio_files(root: Path) -> Iterator[Path]:
                 yield Path(folder) / name
 
 
-def scan(root: Path, rx: re.Pattern[str], start_format: str = DEFAULT_START_FORMAT) -> ScanReport:
-    """Read every audio file under `root`; bad ones go to `errors` and the scan goes on."""
+def scan(root: Path, rx: re.Pattern[str], start_format: str = DEFAULT_START_FORMAT,
+         teams: Teams = NO_TEAMS) -> ScanReport:
+    """Read every audio file under `root`; bad ones go to `errors` and the scan goes on.
+    `teams`: the site's `[[team]]` tables, for the recordings' teams."""
     report = ScanReport()
     if not root.is_dir():
         raise ScanError(f"{root}: not a directory")
     for path in audio_files(root):
         try:
-            report.found.append(from_file(path, rx, start_format))
+            report.found.append(from_file(path, rx, start_format, teams))
         except ScanError as exc:
             report.errors.append(str(exc))
     return report

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,7 @@ from ctid.recordings.index import CompiledSegment, RecordingIndex
 from ctid.recordings.model import Recording
 from ctid.recordings.query import Query, QueryError, decode_cursor, parse_query
 from ctid.recordings.store import RecordingStore
+from ctid.teams import NO_TEAMS, Teams
 
 log = logging.getLogger("ctid.recordings")
 
@@ -29,12 +31,16 @@ class RecordingService:
     """See the module docstring. `segment` picks the index implementation (tests use both)."""
 
     def __init__(self, database_url: str, counters: Counters | None = None, site: str | None = None,
-                 segment: Any = CompiledSegment) -> None:
+                 segment: Any = CompiledSegment, teams: Teams = NO_TEAMS) -> None:
         self.store = RecordingStore(database_url)
         self.index = RecordingIndex(segment)
-        self.feed = RecordingFeed(site)
+        self.feed = RecordingFeed(site, teams)  # `teams`: the site's [[team]] tables, for each recording's team
         self.counters = counters or Counters()
         self.rebuild_seconds = 0.0
+        # In the daemon events (the plugin's worker) and requests (the bus's op threads) use the index
+        # at once: a search holds buffers of the arrays an add would resize (BufferError, and the
+        # recording stored but not indexed). Uncontended, the lock costs well under a search's microseconds.
+        self._lock = threading.Lock()
 
     def start(self) -> RecordingService:
         """Rebuild the index from the database."""
@@ -62,8 +68,9 @@ class RecordingService:
     def add(self, recs: Sequence[Recording]) -> list[Recording]:
         """Store and index recordings; those already stored (same `recording_id`) are skipped."""
         new = self.store.save(list(recs))
-        for rec in new:
-            self.index.add(rec)
+        with self._lock:
+            for rec in new:
+                self.index.add(rec)
         self.counters.inc("recordings.indexed", len(new))
         return new
 
@@ -71,7 +78,8 @@ class RecordingService:
 
     def search(self, principal: Principal, query: Query) -> tuple[list[Recording], str | None]:
         """The page of recordings (whole) that `principal` may see, and the next page's cursor."""
-        page = self.index.search(principal, query)
+        with self._lock:
+            page = self.index.search(principal, query)
         return self.store.fetch(page.ids), page.next_cursor
 
     def search_request(self, request: Mapping[str, Any]) -> dict[str, Any]:
@@ -139,7 +147,8 @@ class RecordingService:
                     problems.append(f"{rec.recording_id}: file {rec.path} not deleted ({exc.strerror}); row kept")
                     continue
             if rec.id is not None:
-                self.index.delete(rec.start, rec.id)
+                with self._lock:
+                    self.index.delete(rec.start, rec.id)
                 gone.append(rec.id)
         n = self.store.delete(gone)
         for p in problems:

@@ -28,7 +28,7 @@ def bus_security(config: Config, state: State, counters: Counters) -> BusSecurit
         return None
     public, secret = server_keys(config.bus.server_key)
     log.info("bus security: CURVE", extra={"ctx": {"server_key": public.decode(), "key_file": config.bus.server_key}})
-    return BusSecurity(KeyStore(config.database.url), Policy(config.site, state), public, secret, counters)
+    return BusSecurity(KeyStore(config.database.url), Policy(config.site, state, config.site_teams), public, secret, counters)
 
 
 __all__ = ["BusSecurity", "KeyStore", "Policy", "Principal", "bus_security", "parse_role", "server_keys"]

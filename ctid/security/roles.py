@@ -4,8 +4,10 @@ A client key carries one role:
 
 - `agent:<id>`: its own agent and call events and screen pops, control of its own calls
   and of its own agent state;
-- `supervisor:<team>`: its team's queues, their calls and their agents' events, monitor
-  requests and forced states for those agents (a team is a queue of the same name);
+- `supervisor:<team>`: for a `[[team]]` of the config, its agents' events, the calls they are
+  on and the events of the team's `queues`, monitor requests and forced states for its agents;
+  for a name the config does not define, the queue of that name (as before `[[team]]` existed):
+  that queue's calls and events and the agents logged on to it;
 - `crm`: everything on the bus, call and agent control on behalf of any agent;
 - `admin`: everything.
 
@@ -18,16 +20,17 @@ an agent cannot take the empty prefix or `screenpop.` and read another desk's po
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import AbstractSet, Any
 
 from ctid.bus import RequestError
 from ctid.events import _segment
 from ctid.state import State
+from ctid.teams import NO_TEAMS, Teams
 
 ROLE_KINDS = ("agent", "supervisor", "crm", "admin")
 #: The topic segment (0-based) holding the agent id, per category whose topics name one.
 AGENT_SEGMENT = {"agent": 2, "screenpop": 2, "call": 3, "recording": 3}
-#: Categories whose topics name a queue at segment 2 (a supervisor's team is a queue).
+#: Categories whose topics name a queue at segment 2 (a supervisor sees its team's queues).
 QUEUE_SEGMENT = {"call": 2, "recording": 2, "queue": 2, "route": 2}
 OPEN_OPS = frozenset({"ping", "ops"})
 SUPERVISOR_OPS = frozenset({"monitor.listen", "monitor.whisper", "monitor.barge", "monitor.force_release",
@@ -78,10 +81,25 @@ class Principal:
 PLAIN = Principal(None, "admin")
 
 
+@dataclass(frozen=True)
+class TeamScope:
+    """What a `supervisor:<team>` oversees: agent ids, queue names, and the agents whose calls
+    it sees in any queue (a configured team's agents; none for a queue-named team, whose calls
+    are those of its queue)."""
+
+    agents: AbstractSet[str]
+    queues: AbstractSet[str]
+    call_agents: AbstractSet[str]
+
+    def sees_call(self, queue: str | None, agent: str | None) -> bool:
+        return queue in self.queues or agent in self.call_agents
+
+
 class Policy:
-    def __init__(self, site: str, state: State) -> None:
+    def __init__(self, site: str, state: State, teams: Teams = NO_TEAMS) -> None:
         self.site = _segment(site)
         self.state = state
+        self.teams = teams  # the config's [[team]] tables
 
     # -- events ------------------------------------------------------------------------------
 
@@ -98,15 +116,24 @@ class Policy:
         if who.kind == "agent":
             k = AGENT_SEGMENT.get(complete[0])
             return k is not None and len(complete) > k and complete[k] == _segment(who.arg)
+        scope = self.team_scope(who)
         k = QUEUE_SEGMENT.get(complete[0])
-        if k is not None:
-            return len(complete) > k and complete[k] == _segment(who.arg)
-        if complete[0] == "agent" and len(complete) > 2:
-            return complete[2] in {_segment(a) for a in self._team_agents(who)}
-        return False
+        if k is not None and len(complete) > k and complete[k] in {_segment(q) for q in scope.queues}:
+            return True  # a queue of the team: every call in it (an `-` queue segment matches no queue)
+        k = AGENT_SEGMENT.get(complete[0])
+        if k is None or len(complete) <= k or complete[0] == "screenpop":
+            return False
+        # agent.<site>.<agent> for its agents; call/recording.<site>.<queue>.<agent> for their calls
+        agents = scope.agents if complete[0] == "agent" else scope.call_agents
+        return complete[k] in {_segment(a) for a in agents}
 
-    def _team_agents(self, who: Principal) -> set[str]:
-        return {a.agent for a in self.state.agents.values() if who.arg in a.queues}
+    def team_scope(self, who: Principal) -> TeamScope:
+        """The agents and queues a supervisor oversees: its `[[team]]`, else the queue of its name."""
+        team = self.teams.get(who.arg)
+        if team is not None:
+            return TeamScope(frozenset(team.agents), frozenset(team.queues), frozenset(team.agents))
+        serving = frozenset(a.agent for a in self.state.agents.values() if who.arg in a.queues)
+        return TeamScope(serving, frozenset((who.arg,)), frozenset())
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -133,12 +160,13 @@ class Policy:
                 raise _forbidden(who, op, f"call {call_id!r} is not yours")
             return
         if who.kind == "supervisor" and op in SUPERVISOR_OPS:
+            scope = self.team_scope(who)
             if op == "monitor.force_release":
                 call_id = request.get("call_id")
                 call = self.state.calls.get(call_id) if isinstance(call_id, str) else None
-                if call is not None and call.queue != who.arg:
-                    raise _forbidden(who, op, f"call {call_id!r} is not in queue {who.arg!r}")
-            elif request.get("agent") not in self._team_agents(who):
+                if call is not None and not scope.sees_call(call.queue, call.agent):
+                    raise _forbidden(who, op, f"call {call_id!r} is not in team {who.arg!r}")
+            elif request.get("agent") not in scope.agents:
                 raise _forbidden(who, op, f"agent {request.get('agent')!r} is not in team {who.arg!r}")
             return
         raise _forbidden(who, op)
@@ -152,10 +180,10 @@ class Policy:
             keep_agent = lambda a: a.get("agent") == who.arg  # noqa: E731
             keep_queue = lambda q: False  # noqa: E731
         else:
-            team = self._team_agents(who)
-            keep_call = lambda c: c.get("queue") == who.arg  # noqa: E731
-            keep_agent = lambda a: a.get("agent") in team  # noqa: E731
-            keep_queue = lambda q: q.get("queue") == who.arg  # noqa: E731
+            scope = self.team_scope(who)
+            keep_call = lambda c: scope.sees_call(c.get("queue"), c.get("agent"))  # noqa: E731
+            keep_agent = lambda a: a.get("agent") in scope.agents  # noqa: E731
+            keep_queue = lambda q: q.get("queue") in scope.queues  # noqa: E731
         return {**snapshot, "calls": [c for c in snapshot.get("calls", []) if keep_call(c)],
                 "agents": [a for a in snapshot.get("agents", []) if keep_agent(a)],
                 "queues": [q for q in snapshot.get("queues", []) if keep_queue(q)]}

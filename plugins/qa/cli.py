@@ -66,9 +66,10 @@ def _open(args: argparse.Namespace):
         return None
     cfg, raw = loaded
     options = Options.parse(raw)
-    if not options.teams:  # the reporting plugin's teams, so both plugins group alike
-        teams = cfg.plugins.options.get("reporting", {}).get("teams") or {}
-        options = dataclasses.replace(options, teams={str(a): t for t, agents in teams.items() for a in agents})
+    if not options.teams:  # the reports' teams ([[team]], or the reporting plugin's): both group alike
+        teams = cfg.plugins.options.get("reporting", {}).get("teams")
+        by_agent = cfg.site_teams.agent_team if teams is None else {str(a): t for t, agents in teams.items() for a in agents}
+        options = dataclasses.replace(options, teams=dict(by_agent))
     zone = ZoneInfo(cfg.plugins.options.get("reporting", {}).get("timezone", "UTC"))
     return QaService.open(cfg.database.url, options), zone
 

@@ -7,7 +7,7 @@ scorecard = "default"         # the card evaluations use unless told otherwise
 new_agents = ["1009"]         # sampled `new_agent_factor` times as much by `random` rules ...
 new_agent_days = 30           # ... as is every agent whose first call is this recent (0 = off)
 new_agent_factor = 2
-teams = { north = ["1001"] }  # for reports by team (the reporting plugin's teams if absent)
+teams = { north = ["1001"] }  # for reports by team (if absent: the site's [[team]]s, or the reporting plugin's teams)
 
 [[plugins.qa.rules]]
 name = "weekly"

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ctid_plugins.reporting.config import Options, check
+from ctid_plugins.reporting.config import TEAMS_DEPRECATED, Options, check
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
@@ -90,8 +90,10 @@ def load_options(args: argparse.Namespace) -> tuple[str, Options, set[str]] | No
     if loaded is None:
         return None
     cfg, raw = loaded
+    if "teams" in raw:
+        print(f"ctid report: warning: {TEAMS_DEPRECATED}", file=sys.stderr)
     levels = {q.name: q.servicelevel for q in cfg.queues}
-    return cfg.database.url, Options.parse(raw, levels), {q.name for q in cfg.queues}
+    return cfg.database.url, Options.parse(raw, levels, cfg.site_teams), {q.name for q in cfg.queues}
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -8,11 +8,15 @@ short_abandon = 5                # abandons with a wait under this many seconds 
 service_level = 20               # "answered within" seconds where a queue sets none ([[queue]] servicelevel)
 service_levels = { vip = 15 }    # per-queue override of the above
 fcr_window = 86400               # a repeat call from the same number within this many seconds = not resolved
-teams = { north = ["1001", "1002"] }   # agent -> team, for --by team
+teams = { north = ["1001", "1002"] }   # deprecated: overrides the site's [[team]] tables for --by team
 stats_interval = 5               # seconds between queue.stats events; 0 = none
 wallboard = "127.0.0.1:8085"     # where the wallboard page is served; "" = not served
 rollup_settle = 3600             # seconds a written CDR may still change (after-call work): rolled again meanwhile
 ```
+
+`--by team` groups agents by the site's `[[team]]` tables (`ctid.teams`). The plugin's own
+`teams` option is deprecated: when given it still replaces them for the reports (and is
+checked as before), with the warning `TEAMS_DEPRECATED`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ctid.teams import NO_TEAMS, Teams
+
+TEAMS_DEPRECATED = ("plugins.reporting.teams is deprecated: define the teams once for the site as [[team]] tables "
+                    "(name, agents, queues); until it is removed it replaces them for the reports")
 
 
 @dataclass(frozen=True)
@@ -31,17 +40,21 @@ class Options:
     service_level: float = 20.0
     service_levels: dict[str, float] = field(default_factory=dict)
     fcr_window: float = 86400.0
-    teams: dict[str, str] = field(default_factory=dict)  # agent -> team
+    teams: Mapping[str, str] = field(default_factory=dict)  # agent -> team
     stats_interval: float = 5.0
     wallboard: str = ""
     rollup_settle: float = 3600.0
 
     @classmethod
-    def parse(cls, options: Mapping[str, Any], queue_levels: Mapping[str, float] | None = None) -> Options:
-        """Options from a table that `check()` passed; `queue_levels` are the `[[queue]]` servicelevels."""
+    def parse(cls, options: Mapping[str, Any], queue_levels: Mapping[str, float] | None = None,
+              site_teams: Teams = NO_TEAMS) -> Options:
+        """Options from a table that `check()` passed; `queue_levels` are the `[[queue]]` servicelevels,
+        `site_teams` the `[[team]]` tables (replaced by the deprecated `teams` option when given)."""
         levels = {q: float(s) for q, s in (queue_levels or {}).items() if s}
         levels.update({q: float(s) for q, s in (options.get("service_levels") or {}).items()})
-        teams = {str(agent): team for team, agents in (options.get("teams") or {}).items() for agent in agents}
+        teams: Mapping[str, str] = site_teams.agent_team
+        if "teams" in options:
+            teams = {str(agent): team for team, agents in options["teams"].items() for agent in agents}
         return cls(
             timezone=str(options.get("timezone", cls.timezone)),
             short_abandon=float(options.get("short_abandon", cls.short_abandon)),
