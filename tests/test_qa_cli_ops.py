@@ -97,3 +97,14 @@ async def test_qa_ops_on_the_bus(tmp_path):
         assert sample["ok"] and sample["result"] == []  # no rules configured: nothing to pick
     finally:
         await daemon.stop()
+
+
+def test_qa_report_by_team_uses_the_sites_teams(tmp_path, capsys):
+    cfg = write_config(tmp_path, "")
+    with open(cfg, "a") as f:  # a3 in the site's team; no teams option in either plugin
+        f.write('[[team]]\nname = "south"\nagents = ["a3"]\n')
+    period = ["--from", "2026-11-02 09:00", "--to", "2026-11-02 10:00"]
+    assert main(["qa", "evaluate", "-c", cfg, "c5", "--evaluator", "eve", "--answers", json.dumps(ALL_PASS)]) == 0
+    capsys.readouterr()
+    assert main(["qa", "report", "-c", cfg, *period, "--by", "team", "--json"]) == 0
+    assert [g["team"] for g in json.loads(capsys.readouterr().out)["groups"]] == ["south"]
