@@ -58,6 +58,7 @@ class AsteriskDriver:
         prefix = f"driver.{config.name}."
         counters.gauge(prefix + "unmapped", lambda: self.mapper.unknown)
         counters.gauge(prefix + "orphans", lambda: self.mapper.orphans)
+        counters.gauge(prefix + "queue_exit_causes_assumed", lambda: self.mapper.exits.assumed)
 
     async def run(self) -> None:
         await self.link.run()

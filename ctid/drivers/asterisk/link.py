@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ctid.drivers.asterisk.mapper import AsteriskMapper
-from ctid.drivers.asterisk.protocol import FrameParser, encode_action
+from ctid.drivers.asterisk.protocol import DRIVER_DROP, FrameParser, encode_action
 from ctid.drivers.backoff import reconnect_forever
 from ctid.metrics import Counters
 
@@ -122,7 +122,7 @@ class AmiLink:
         opts = self.opts
         reader, writer = await asyncio.wait_for(asyncio.open_connection(opts.host, opts.port), opts.connect_timeout)
         self._writer = writer
-        parser = FrameParser()
+        parser = FrameParser(drop=DRIVER_DROP)
         loop = asyncio.get_running_loop()
         self._login = loop.create_future()
         read_task = asyncio.ensure_future(self._read(reader, parser))

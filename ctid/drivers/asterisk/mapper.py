@@ -7,7 +7,11 @@ Correlation rules (see docs/design.md, "Asterisk mapping"):
   suffix) is a known queue member's interface.
 - QueueCallerAbandon is a real abandon only when the caller side asked to hang up
   first (HangupRequest, or a caller leg hung up); otherwise the queue timed out
-  or the call was redirected out of the queue (`call.diverted`).
+  or the call was redirected out of the queue (`call.diverted`). Which of the two
+  is known only from where the channel goes next: its next Newexten in the place
+  (context, exten) of the Queue() step is a timeout (Queue() returned), elsewhere
+  a Redirect by some AMI client; a Hangup first is a timeout. The diverted event
+  waits for that frame (queueexit.py), keeping the abandon's fields and time.
 - a recording's file name comes from the VarSet MIXMONITOR_FILENAME just before
   MixMonitorStart; a recording ends with MixMonitorStop or with its channel.
 """
@@ -19,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ctid.drivers.asterisk.members import Members, clean, device_of, interface_device
+from ctid.drivers.asterisk.queueexit import QueueExits
 
 log = logging.getLogger("ctid.driver.asterisk")
 
@@ -46,6 +51,7 @@ class _Call:
     caller_gone: bool = False
     held: bool = False
     redirecting: bool = False
+    queue_place: tuple[str | None, str | None] | None = None  # (Context, Exten) of the Queue() step
     channels: set[str] = field(default_factory=set)
 
 
@@ -58,6 +64,7 @@ class AsteriskMapper:
         inbound_contexts: tuple[str, ...] = DEFAULT_INBOUND_CONTEXTS,
         wrapup: dict[str, float] | None = None,
         internal_digits: int = 5,
+        decide_within: float = 5.0,
     ) -> None:
         self.source = source
         self.inbound_contexts = frozenset(inbound_contexts)
@@ -71,6 +78,7 @@ class AsteriskMapper:
         self.connected: dict[str, str] = {}  # member device -> call_id (open AgentConnect)
         self.recording_file: dict[str, str] = {}  # uniqueid -> MIXMONITOR_FILENAME
         self.recordings: dict[str, tuple[str, str | None, float]] = {}  # uniqueid -> (call_id, path, t0)
+        self.exits = QueueExits(decide_within)  # queue exits waiting to learn timeout vs Redirect
         self.unknown = 0  # frames of events we do not map
         self.orphans = 0  # events for channels/calls we never saw
         self._handlers: dict[str, Callable[[dict[str, str], float, list[Event]], None]] = {
@@ -107,7 +115,7 @@ class AsteriskMapper:
                 "QueueParams", "QueueEntry", "QueueStatusComplete", "QueueSummary", "QueueSummaryComplete",
                 "CoreShowChannel", "CoreShowChannelsComplete", "Status", "StatusComplete", "AGIExecStart",
                 "AGIExecEnd", "AsyncAGIStart", "AsyncAGIExec", "AsyncAGIEnd", "Shutdown", "UserEvent", "NewConnectedLine", "Rename", "Masquerade",
-                "ChanSpyStart", "ChanSpyStop",
+                "ChanSpyStart", "ChanSpyStop", "Newexten",  # Newexten: only read while a diversion is undecided
             }
         )
 
@@ -118,18 +126,23 @@ class AsteriskMapper:
         name = frame.get("Event")
         if name is None:
             return []
+        out: list[Event] = []
+        exits = self.exits
+        if exits.pending:  # rare and short-lived: the only per-frame cost of deciding queue exits
+            exits.decide(name, frame, ts, out)
         handler = self._handlers.get(name)
         if handler is None:
             if name not in self._ignored:
                 self.unknown += 1
-            return []
-        out: list[Event] = []
+            return out
         try:
             handler(frame, ts, out)
         except (KeyError, ValueError, TypeError) as exc:
             # A frame missing a field it should have: count, log with context, go on.
             self.unknown += 1
             log.warning("cannot map AMI event", extra={"ctx": {"event": name, "error": repr(exc), "uniqueid": frame.get("Uniqueid")}})
+        if exits.pending and out:
+            exits.settle_before(out)
         return out
 
     # -- helpers -------------------------------------------------------------------------
@@ -204,6 +217,8 @@ class AsteriskMapper:
         out.append(self._event("call.offered", call, ts, **extra))
 
     def _close(self, call: _Call, ts: float, out: list[Event], **extra: Any) -> None:
+        if self.exits.pending:
+            self.exits.settle_call(call.call_id, out, "the call ended")
         for uid in list(call.channels):
             self._end_recording(uid, ts, out)
             self.chan_call.pop(uid, None)
@@ -323,6 +338,7 @@ class AsteriskMapper:
         call.in_queue = call.queue = f["Queue"]
         call.agent = call.device = None
         call.redirecting = False
+        call.queue_place = (f.get("Context"), f.get("Exten"))
         self._offer(call, ts, out)
         out.append(self._event("call.queued", call, ts, position=int(f.get("Position") or 0)))
 
@@ -341,9 +357,12 @@ class AsteriskMapper:
         fields = {"wait": wait, "position": int(f.get("Position") or 0), "original_position": int(f.get("OriginalPosition") or 0)}
         if call.caller_gone:
             out.append(self._event("call.abandoned", call, ts, disposition="abandoned", **fields))
-        else:
-            cause = "redirected" if call.redirecting else "timeout"
-            out.append(self._event("call.diverted", call, ts, cause=cause, **fields))
+        elif call.redirecting:  # ctid sent the Redirect itself
+            out.append(self._event("call.diverted", call, ts, cause="redirected", **fields))
+        else:  # a timeout, or somebody else's Redirect: the channel's next step tells (queueexit.py)
+            uid = f["Uniqueid"]
+            place = call.queue_place or (f.get("Context"), f.get("Exten"))
+            self.exits.hold(uid, self._event("call.diverted", call, ts, cause=None, **fields), place, out)
 
     def _agent_called(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         call = self._ensure_call(f)
@@ -486,6 +505,7 @@ class AsteriskMapper:
         closed with disposition `lost`. Live channels we never saw are adopted.
         """
         out: list[Event] = []
+        self.exits.settle_all(out, "resync")  # the frames that would decide were lost with the link
         for item in members:
             self.members.status(item, ts, out)
         live = {c["Uniqueid"]: c for c in channels if c.get("Uniqueid")}

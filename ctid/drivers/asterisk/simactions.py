@@ -238,6 +238,10 @@ class Actions:
         call, side = owner
         target = req.get("exten") or ""
         try:
+            # The site's dialplan as simulated has one place to send a caller: a queue's DID in
+            # `inbound` (its Newexten there is what tells a Redirect from a queue timeout).
+            if req.get("context") != "inbound":
+                raise SimError("no_such_context", req.get("context"))
             if side != "caller" or call.direction != "inbound":
                 raise SimError("bad_state")
             self.model.redirect(call, target)
