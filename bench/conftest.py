@@ -102,6 +102,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     checks = [
         ("ctid / pyst2, AMI frames/s", _ratio(v, "pipeline.ctid_frames_s", "pipeline.pyst2_frames_s"), "x"),
         ("ctid / raw pyzmq, events/s (same payloads)", _ratio(v, "pipeline.ctid_events_s", "pipeline.zmq_events_s"), "x"),
+        ("AMI parser + mapper, Newexten kept / dropped, frames/s", _ratio(v, "parser.driver_side_driver_frames_s", "parser.driver_side_noise_frames_s"), "x"),
         ("ctid store off / ctid, AMI frames/s (diagnostic)", _ratio(v, "pipeline.ctid_nostore_frames_s", "pipeline.ctid_frames_s"), "x"),
         ("ctid dispatch only / raw pyzmq, events/s", _ratio(v, "pipeline.dispatch_events_s", "pipeline.zmq_events_s"), "x"),
         ("ctid dispatch, store off / raw pyzmq (diagnostic)", _ratio(v, "pipeline.dispatch_nostore_events_s", "pipeline.zmq_events_s"), "x"),

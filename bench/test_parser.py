@@ -6,6 +6,10 @@
   the same noise (VarSet, Newexten, ...) unparsed. Frames/s counts every frame.
 - `test_mapper[<transcript>]`: a fresh `AsteriskMapper` handles the frames the parser kept
   (pre-parsed), as the link does: cost per frame handed to it, and per frame on the wire.
+- `test_driver_side[noise|driver]`: the parser (compiled when built) and the mapper together on
+  c-mixed-day, as the link runs them: `driver` with the link's drop list (`DRIVER_DROP`: Newexten
+  kept, to tell a queue timeout from a Redirect), `noise` with every noise event dropped (the
+  link before that); the ratio is in the summary.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import pytest
 
 from benchlib import READ_SIZE, transcript_path
 from ctid.drivers.asterisk.mapper import AsteriskMapper
-from ctid.drivers.asterisk.protocol import COMPILED, PyFrameParser
+from ctid.drivers.asterisk.protocol import COMPILED, DRIVER_DROP, NOISE_EVENTS, PyFrameParser
 from ctid.drivers.asterisk.protocol import FrameParser as CompiledFrameParser
 
 TRANSCRIPTS = ("c-mixed-day", "a-busy-queue")
@@ -77,3 +81,24 @@ def test_mapper(benchmark, name: str, report) -> None:
                median / len(frames) * 1e9, "ns", ",.0f")
     report.add(f"parser.mapper_wire_ns_{short}", f"mapper, {name}: per frame on the wire ({total:,})",
                median / total * 1e9, "ns", ",.0f")
+
+
+@pytest.mark.parametrize("drop", ["noise", "driver"])
+def test_driver_side(benchmark, drop: str, report) -> None:
+    chunks = _chunks(_load("c-mixed-day"))
+    names = DRIVER_DROP if drop == "driver" else NOISE_EVENTS
+
+    def run() -> tuple[int, int]:
+        parser, mapper = CompiledFrameParser(drop=names), AsteriskMapper()
+        handle, events = mapper.handle, 0
+        for chunk in chunks:
+            for frame in parser.feed(chunk):
+                if "Event" in frame:
+                    events += len(handle(frame, 1.0))
+        return parser.frames, events
+
+    frames, events = benchmark(run)
+    assert events == run()[1] and events > 0
+    rate = frames / benchmark.stats.stats.median
+    benchmark.extra_info.update({"frames": frames, "events": events, "frames_s": rate})
+    report.add(f"parser.driver_side_{drop}_frames_s", f"parser + mapper, c-mixed-day, drop list '{drop}'", rate, "frames/s")
