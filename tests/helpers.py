@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,15 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
+    """`wait_for` for tests without an event loop (blocking)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
 
 
 def frame(**fields: Any) -> bytes:

@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import threading
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -16,6 +15,7 @@ import msgpack
 import pytest
 from sqlalchemy import func, select
 
+from helpers import wait_until
 from ctid.store import StoreProcess, StoreWriter, call_events, cdrs, open_writer
 from ctid.store.models import CALL_EVENT
 
@@ -173,35 +173,28 @@ def policy(w: StoreProcess) -> int:
     return os.sched_getscheduler(w._proc.pid)
 
 
-def wait_until(predicate, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling classes")
 def test_an_idle_writer_that_falls_behind_hands_over_to_a_normal_one_without_writing_twice(
         url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="ctid.store")
     with StoreProcess(url, batch_size=100, flush_interval=0.05, backlog_limit=500) as w:
-        wait_until(lambda: w._gen_up)
+        wait_until(lambda: w._gen_up, 20)
         assert policy(w) == os.SCHED_IDLE  # publishing first: the writer gets the spare CPU
         first = w._proc.pid
         w._proc.send_signal(signal.SIGSTOP)  # as starved as an idle-class process on a saturated machine
         for n in range(2000):
             w.submit(cleared(f"e{n}"))
-        wait_until(lambda: w.escalations == 1)  # the monitor saw the backlog
+        wait_until(lambda: w.escalations == 1, 20)  # the monitor saw the backlog
         for n in range(1000):  # queued behind its CLOSE: it will not read these
             w.submit(cleared(f"l{n}"))
         w._proc.send_signal(signal.SIGCONT)  # it writes what came before CLOSE, acks, exits
-        wait_until(lambda: w._proc.pid != first and w._gen_up)
+        wait_until(lambda: w._proc.pid != first and w._gen_up, 20)
         assert w.flush(20)
         # every event once: what the first process wrote it acked before leaving; the rest went to the new one
         assert journal_rows(w) == 3000 and len(cdrs(w.engine)) == 3000
         assert w.stats()["written"] == 6000 and w.restarts == 0 and w.dropped == 0
         # caught up: the new process is sent back to the idle class
-        wait_until(lambda: policy(w) == os.SCHED_IDLE)
+        wait_until(lambda: policy(w) == os.SCHED_IDLE, 20)
     logged = [r for r in caplog.records if r.getMessage() == "store writer behind: continuing at normal CPU priority"]
     assert len(logged) == 1 and logged[0].ctx["backlog_limit"] == 500
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
