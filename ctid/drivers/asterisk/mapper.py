@@ -13,7 +13,8 @@ Correlation rules (see docs/design.md, "Asterisk mapping"):
   a Redirect by some AMI client; a Hangup first is a timeout. The diverted event
   waits for that frame (queueexit.py), keeping the abandon's fields and time.
 - a recording's file name comes from the VarSet MIXMONITOR_FILENAME just before
-  MixMonitorStart; a recording ends with MixMonitorStop or with its channel.
+  MixMonitorStart; a recording ends with MixMonitorStop or with its channel (recordings.py).
+- after a (re)connect the live channel and queue lists rebuild the calls (resync.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any, Callable
 
 from ctid.drivers.asterisk.members import Members, clean, device_of, interface_device
 from ctid.drivers.asterisk.queueexit import QueueExits
+from ctid.drivers.asterisk.recordings import Recordings
+from ctid.drivers.asterisk.resync import rebuild
 
 log = logging.getLogger("ctid.driver.asterisk")
 
@@ -76,8 +79,7 @@ class AsteriskMapper:
         self.aliases: dict[str, str] = {}  # linkedid -> call_id it was merged into
         self.members = Members(source)
         self.connected: dict[str, str] = {}  # member device -> call_id (open AgentConnect)
-        self.recording_file: dict[str, str] = {}  # uniqueid -> MIXMONITOR_FILENAME
-        self.recordings: dict[str, tuple[str, str | None, float]] = {}  # uniqueid -> (call_id, path, t0)
+        self.recordings = Recordings(self._ensure_call, self._call_or_bare, self._event)
         self.exits = QueueExits(decide_within)  # queue exits waiting to learn timeout vs Redirect
         self.unknown = 0  # frames of events we do not map
         self.orphans = 0  # events for channels/calls we never saw
@@ -99,9 +101,9 @@ class AsteriskMapper:
             "Unhold": self._unhold,
             "BlindTransfer": self._blind_transfer,
             "AttendedTransfer": self._attended_transfer,
-            "VarSet": self._varset,
-            "MixMonitorStart": self._mixmonitor_start,
-            "MixMonitorStop": self._mixmonitor_stop,
+            "VarSet": self.recordings.varset,
+            "MixMonitorStart": self.recordings.started,
+            "MixMonitorStop": self.recordings.stopped,
             "QueueMemberPause": self.members.pause,
             "QueueMemberAdded": self.members.added,
             "QueueMemberRemoved": self.members.removed,
@@ -167,6 +169,10 @@ class AsteriskMapper:
         event.update(extra)
         return event
 
+    def _call_or_bare(self, call_id: str) -> _Call:
+        """The call by id; a bare one (no fields but the id) when it is gone."""
+        return self.calls.get(call_id) or _Call(call_id)
+
     def _is_agent_leg(self, uid: str) -> bool:
         name = self.chan_name.get(uid)
         return name is not None and self.members.is_agent_channel(name)
@@ -220,7 +226,7 @@ class AsteriskMapper:
         if self.exits.pending:
             self.exits.settle_call(call.call_id, out, "the call ended")
         for uid in list(call.channels):
-            self._end_recording(uid, ts, out)
+            self.recordings.end(uid, ts, out)
             self.chan_call.pop(uid, None)
             self.chan_name.pop(uid, None)
         del self.calls[call.call_id]
@@ -231,15 +237,6 @@ class AsteriskMapper:
         # it is one entry per member, replaced by the next AgentConnect, so it cannot grow.
         if call.offered:
             out.append(self._event("call.cleared", call, ts, **extra))
-
-    def _end_recording(self, uid: str, ts: float, out: list[Event]) -> None:
-        rec = self.recordings.pop(uid, None)
-        self.recording_file.pop(uid, None)
-        if rec is None:
-            return
-        call_id, path, t0 = rec
-        call = self.calls.get(call_id) or _Call(call_id)
-        out.append(self._event("recording.stopped", call, ts, path=path, duration=round(ts - t0, 3)))
 
     # -- channels ------------------------------------------------------------------------
 
@@ -291,7 +288,7 @@ class AsteriskMapper:
             return
         if not self._is_agent_leg(uid):
             call.caller_gone = True
-        self._end_recording(uid, ts, out)
+        self.recordings.end(uid, ts, out)
         call.channels.discard(uid)
         self.chan_call.pop(uid, None)
         self.chan_name.pop(uid, None)
@@ -465,29 +462,7 @@ class AsteriskMapper:
         for uid in other.channels:
             self.chan_call[uid] = into.call_id
             into.channels.add(uid)
-        for uid, (cid, path, t0) in list(self.recordings.items()):
-            if cid == other_id:
-                self.recordings[uid] = (into.call_id, path, t0)
-
-    def _varset(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        if f.get("Variable") == "MIXMONITOR_FILENAME" and "Uniqueid" in f:
-            self.recording_file[f["Uniqueid"]] = f.get("Value", "")
-
-    def _mixmonitor_start(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
-        if call is None:
-            return
-        uid = f["Uniqueid"]
-        path = self.recording_file.pop(uid, None) or None
-        if uid in self.recordings:  # a second MixMonitor on the same channel replaces the first
-            self._end_recording(uid, ts, out)
-        self.recordings[uid] = (call.call_id, path, ts)
-        out.append(self._event("recording.started", call, ts, path=path))
-
-    def _mixmonitor_stop(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        self._end_recording(f.get("Uniqueid", ""), ts, out)
-
-    # -- agents --------------------------------------------------------------------------
+        self.recordings.moved(other_id, into.call_id)
 
     # -- resync --------------------------------------------------------------------------
 
@@ -502,51 +477,6 @@ class AsteriskMapper:
         """Rebuild from CoreShowChannel, QueueMember and QueueEntry items after a (re)connect.
 
         Calls whose channels are all gone ended while the link was down: they are
-        closed with disposition `lost`. Live channels we never saw are adopted.
+        closed with disposition `lost`. Live channels we never saw are adopted (resync.py).
         """
-        out: list[Event] = []
-        self.exits.settle_all(out, "resync")  # the frames that would decide were lost with the link
-        for item in members:
-            self.members.status(item, ts, out)
-        live = {c["Uniqueid"]: c for c in channels if c.get("Uniqueid")}
-        closed = 0
-        for call in list(self.calls.values()):
-            for uid in list(call.channels):
-                if uid not in live:
-                    self._end_recording(uid, ts, out)
-                    call.channels.discard(uid)
-                    self.chan_call.pop(uid, None)
-                    self.chan_name.pop(uid, None)
-            if not call.channels:
-                closed += call.offered
-                self._close(call, ts, out, disposition="lost")
-        for uid, item in live.items():
-            if uid in self.chan_call:
-                continue
-            item = {**item, "Linkedid": item.get("Linkedid") or uid}
-            self._newchannel(item, ts, out)
-            call = self.calls[self.chan_call[uid]]
-            if item.get("ChannelState") == "6":
-                self._offer(call, ts, out)
-        for entry in entries:
-            call_id = self.chan_call.get(entry.get("Uniqueid", ""))
-            call = self.calls.get(call_id) if call_id else None
-            if call is not None and call.in_queue != entry.get("Queue"):
-                call.in_queue = call.queue = entry.get("Queue")
-                self._learn_caller(call, entry)
-                self._offer(call, ts, out)
-                out.append(self._event("call.queued", call, ts, position=int(entry.get("Position") or 0)))
-        # Calls bridged to an agent leg: established with that agent.
-        for call in self.calls.values():
-            if call.agent is None and not call.in_queue:
-                for uid in call.channels:
-                    item = live.get(uid)
-                    member = self.members.find(self.chan_name.get(uid))
-                    if item and member and (item.get("BridgeId") or item.get("BridgeID")):
-                        call.agent = call.device = member.agent
-                        self.connected[interface_device(member.interface)] = call.call_id
-                        out.append(self._event("call.established", call, ts))
-                        break
-        out.append({"type": "system.resynced", "ts": ts, "source": self.source, "calls": len(self.calls),
-                    "agents": len(self.members), "closed": closed})
-        return out
+        return rebuild(self, channels, members, entries, ts)
