@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncIterator
 
 import msgpack
 import pytest
@@ -14,6 +16,8 @@ import zmq
 import zmq.asyncio
 
 from ctid import config as ctid_config
+from ctid.daemon import Daemon
+from ctid.recordings.plugin import RecordingsPlugin
 
 REPO = Path(__file__).resolve().parents[1]
 AMI = REPO.parent / "shared" / "ami"
@@ -116,6 +120,24 @@ async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> 
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def recordings_daemon(config: ctid_config.Config, driver: str | None = "asterisk"
+                            ) -> AsyncIterator[tuple[Daemon, RecordingsPlugin]]:
+    """A started daemon on `config` with the recordings plugin enabled, once its index is
+    ready and (with `driver`) that driver has resynced; stopped on the way out."""
+    plugin = RecordingsPlugin()
+    config = replace(config, plugins=ctid_config.PluginsConfig(enabled=("recordings",)))
+    daemon = Daemon(config, extra_plugins={"recordings": plugin})
+    try:
+        await daemon.start()
+        await wait_for(lambda: plugin.ready.is_set())
+        if driver is not None:
+            await wait_for(lambda: daemon.counters.get(f"driver.{driver}.resyncs") >= 1)
+        yield daemon, plugin
+    finally:
+        await daemon.stop()
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:

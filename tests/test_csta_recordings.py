@@ -8,12 +8,9 @@ import asyncio
 import dataclasses
 
 from csta_support import site
-from helpers import free_port, request, search_all, wait_for
-from ctid.config import PluginsConfig
-from ctid.daemon import Daemon
+from helpers import free_port, recordings_daemon, request, search_all, wait_for
 from ctid.drivers.csta.sim import CstaSimulator
 from ctid.drivers.csta.simrender import RECORDINGS
-from ctid.recordings.plugin import RecordingsPlugin
 from ctid.store import query as store_query
 
 
@@ -23,41 +20,36 @@ async def test_csta_recordings_are_indexed_and_searchable(tmp_path):
     sim.model.sinks.append(lambda h: started.append(h.call.id) if h.kind == "record_start" else None)
     _, port = await sim.start()
     config = site(tmp_path, free_port(), port, sim)
-    config = dataclasses.replace(config, drivers=config.drivers[1:], plugins=PluginsConfig(enabled=("recordings",)))
-    plugin = RecordingsPlugin()
-    daemon = Daemon(config, extra_plugins={"recordings": plugin})
+    config = dataclasses.replace(config, drivers=config.drivers[1:])
     req = config.bus.req
     try:
-        await daemon.start()
-        await wait_for(lambda: plugin.ready.is_set())
-        await wait_for(lambda: daemon.counters.get("driver.aes.resyncs") >= 1)
-        sim.resume()
-        await wait_for(lambda: daemon.counters.get("recordings.indexed") >= 5, timeout=30)
-        sim.pause()
-        await asyncio.sleep(0.5)
+        async with recordings_daemon(config, driver="aes") as (daemon, _):
+            sim.resume()
+            await wait_for(lambda: daemon.counters.get("recordings.indexed") >= 5, timeout=30)
+            sim.pause()
+            await asyncio.sleep(0.5)
 
-        rows = await search_all(req, "admin")
-        assert len(rows) >= 5 and len(started) >= len(rows)
-        await asyncio.sleep(0.3)  # the store's writer is batched
-        cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
-        for row in rows:
-            cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call, by its normalized call_id
-            assert (row["caller"], row["queue"], row["agent"]) == (cdr["caller"], cdr["queue"], cdr["agent"])
-            assert row["path"].startswith(RECORDINGS + "/") and row["duration"] >= 0
-            assert row["recording_id"] == row["path"].rsplit("/", 1)[1]
-        assert len({r["recording_id"] for r in rows}) == len(rows)
-        assert any(r["duration"] > 0 for r in rows)
+            rows = await search_all(req, "admin")
+            assert len(rows) >= 5 and len(started) >= len(rows)
+            await asyncio.sleep(0.3)  # the store's writer is batched
+            cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
+            for row in rows:
+                cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call, by its normalized call_id
+                assert (row["caller"], row["queue"], row["agent"]) == (cdr["caller"], cdr["queue"], cdr["agent"])
+                assert row["path"].startswith(RECORDINGS + "/") and row["duration"] >= 0
+                assert row["recording_id"] == row["path"].rsplit("/", 1)[1]
+            assert len({r["recording_id"] for r in rows}) == len(rows)
+            assert any(r["duration"] > 0 for r in rows)
 
-        agent = next(r["agent"] for r in rows if r["agent"])
-        mine = await search_all(req, f"agent:{agent}")
-        assert mine and {r["agent"] for r in mine} == {agent}
-        queue = rows[0]["queue"]
-        assert {r["call_id"] for r in await search_all(req, "admin", queue=[queue])} == {
-            r["call_id"] for r in rows if r["queue"] == queue}
+            agent = next(r["agent"] for r in rows if r["agent"])
+            mine = await search_all(req, f"agent:{agent}")
+            assert mine and {r["agent"] for r in mine} == {agent}
+            queue = rows[0]["queue"]
+            assert {r["call_id"] for r in await search_all(req, "admin", queue=[queue])} == {
+                r["call_id"] for r in rows if r["queue"] == queue}
 
-        stats = (await request(req, {"op": "stats"}))["result"]
-        assert stats["driver.aes.orphans"] == 0 and stats["driver.aes.unmapped"] == 0
-        assert stats.get("driver.aes.parse_errors", 0) == 0
+            stats = (await request(req, {"op": "stats"}))["result"]
+            assert stats["driver.aes.orphans"] == 0 and stats["driver.aes.unmapped"] == 0
+            assert stats.get("driver.aes.parse_errors", 0) == 0
     finally:
-        await daemon.stop()
         await sim.stop()

@@ -8,68 +8,49 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from helpers import free_port, request, search_all, site_config, wait_for
-from ctid.config import PluginsConfig
-from ctid.daemon import Daemon
+from helpers import free_port, recordings_daemon, request, search_all, site_config, wait_for
 from ctid.drivers.asterisk.sim import AmiSimulator
-from ctid.recordings.plugin import RecordingsPlugin
 from ctid.store import query as store_query
-
-
-def _config(tmp_path, port: int):
-    cfg = site_config(tmp_path, port)
-    return replace(cfg, plugins=PluginsConfig(enabled=("recordings",)))
 
 
 async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_path):
     sim = AmiSimulator(seed=5, speed=40.0, paused=True)
     _, port = await sim.start()
-    cfg = _config(tmp_path, port)
-    plugin = RecordingsPlugin()
-    daemon = Daemon(cfg, extra_plugins={"recordings": plugin})
+    cfg = site_config(tmp_path, port)
     req = cfg.bus.req
     try:
-        await daemon.start()
-        await wait_for(lambda: plugin.ready.is_set())
-        await wait_for(lambda: daemon.counters.get("driver.asterisk.resyncs") >= 1)
-        sim.resume()
-        await wait_for(lambda: daemon.counters.get("recordings.indexed") >= 5, timeout=30)
-        sim.pause()
-        await asyncio.sleep(0.5)
+        async with recordings_daemon(cfg) as (daemon, _):
+            sim.resume()
+            await wait_for(lambda: daemon.counters.get("recordings.indexed") >= 5, timeout=30)
+            sim.pause()
+            await asyncio.sleep(0.5)
 
-        rows = await search_all(req, "admin")
-        assert len(rows) >= 5
-        await wait_for(lambda: len(store_query.cdrs(daemon.store.engine)) >= 1)
-        await asyncio.sleep(0.3)  # the store's writer is batched
-        cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
-        for row in rows:
-            cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call
-            assert (row["caller"], row["queue"], row["agent"]) == (cdr["caller"], cdr["queue"], cdr["agent"])
-            assert row["path"] and row["duration"] >= 0
-        agent = next(r["agent"] for r in rows if r["agent"])
-        mine = await search_all(req, f"agent:{agent}")
-        assert mine and {r["agent"] for r in mine} == {agent}
-        assert await search_all(req, f"agent:{agent}", agent="nobody-else") == []
+            rows = await search_all(req, "admin")
+            assert len(rows) >= 5
+            await wait_for(lambda: len(store_query.cdrs(daemon.store.engine)) >= 1)
+            await asyncio.sleep(0.3)  # the store's writer is batched
+            cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
+            for row in rows:
+                cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call
+                assert (row["caller"], row["queue"], row["agent"]) == (cdr["caller"], cdr["queue"], cdr["agent"])
+                assert row["path"] and row["duration"] >= 0
+            agent = next(r["agent"] for r in rows if r["agent"])
+            mine = await search_all(req, f"agent:{agent}")
+            assert mine and {r["agent"] for r in mine} == {agent}
+            assert await search_all(req, f"agent:{agent}", agent="nobody-else") == []
 
-        bad = await request(req, {"op": "recordings.search", "principal": "admin", "since": 10, "until": 1})
-        assert bad["ok"] is False and bad["error"]["code"] == "bad_request" and "reversed" in bad["error"]["message"]
-        bad = await request(req, {"op": "recordings.search", "agent": agent})
-        assert bad["error"]["code"] == "bad_request" and bad["error"]["message"].startswith("principal:")
-        bad = await request(req, {"op": "recordings.search", "principal": "admin", "colour": "red"})
-        assert bad["error"]["code"] == "bad_request" and "colour" in bad["error"]["message"]
+            bad = await request(req, {"op": "recordings.search", "principal": "admin", "since": 10, "until": 1})
+            assert bad["ok"] is False and bad["error"]["code"] == "bad_request" and "reversed" in bad["error"]["message"]
+            bad = await request(req, {"op": "recordings.search", "agent": agent})
+            assert bad["error"]["code"] == "bad_request" and bad["error"]["message"].startswith("principal:")
+            bad = await request(req, {"op": "recordings.search", "principal": "admin", "colour": "red"})
+            assert bad["error"]["code"] == "bad_request" and "colour" in bad["error"]["message"]
     finally:
-        await daemon.stop()
         await sim.stop()
 
     # a new daemon on the same database: the index rebuilt from it answers the same
     cfg2 = replace(cfg, bus=replace(cfg.bus, pub=f"tcp://127.0.0.1:{free_port()}", req=f"tcp://127.0.0.1:{free_port()}"),
                    drivers=())
-    again = RecordingsPlugin()
-    daemon2 = Daemon(cfg2, extra_plugins={"recordings": again})
-    try:
-        await daemon2.start()
-        await wait_for(lambda: again.ready.is_set())
+    async with recordings_daemon(cfg2, driver=None):
         assert await search_all(cfg2.bus.req, "admin") == rows
         assert await search_all(cfg2.bus.req, f"agent:{agent}") == mine
-    finally:
-        await daemon2.stop()

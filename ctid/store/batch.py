@@ -55,6 +55,12 @@ def _short(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {inner}"
 
 
+def check_batching(batch_size: int, flush_interval: float) -> None:
+    """The batching options both writers take: a batch of at least one, a positive interval."""
+    if batch_size < 1 or flush_interval <= 0:
+        raise ValueError("batch_size must be >= 1 and flush_interval > 0")
+
+
 class BatchWriter:
     """Writes batches of normalized events to the store, on the caller's thread."""
 

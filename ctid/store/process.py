@@ -49,7 +49,7 @@ import zmq
 from sqlalchemy import Engine
 
 import ctid
-from ctid.store.batch import MAX_BACKOFF
+from ctid.store.batch import MAX_BACKOFF, check_batching
 from ctid.store.engine import make_engine
 from ctid.store.models import metadata
 
@@ -83,8 +83,7 @@ class StoreProcess:
         acw_max: int = 10_000,
         backlog_limit: int = 100_000,
     ) -> None:
-        if batch_size < 1 or flush_interval <= 0:
-            raise ValueError("batch_size must be >= 1 and flush_interval > 0")
+        check_batching(batch_size, flush_interval)
         self.url = url
         self.max_pending = max_pending
         #: Unacked events beyond which the idle-class writer is replaced by a normal one.

@@ -19,7 +19,7 @@ import time
 from collections import deque
 from typing import Any, Mapping
 
-from ctid.store.batch import MAX_BACKOFF, BatchWriter, GiveUp
+from ctid.store.batch import MAX_BACKOFF, BatchWriter, GiveUp, check_batching
 
 log = logging.getLogger("ctid.store")
 
@@ -43,8 +43,7 @@ class StoreWriter(BatchWriter):
         acw_ttl: float = 3600.0,
         acw_max: int = 10_000,
     ) -> None:
-        if batch_size < 1 or flush_interval <= 0:
-            raise ValueError("batch_size must be >= 1 and flush_interval > 0")
+        check_batching(batch_size, flush_interval)
         super().__init__(url, acw_ttl=acw_ttl, acw_max=acw_max)
         self.batch_size = batch_size
         self.flush_interval = flush_interval
