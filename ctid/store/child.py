@@ -2,14 +2,17 @@
 `process.StoreProcess`, never by hand.
 
 It binds a PULL socket for the events (the msgpack bodies the bus already encoded, one
-per message, or a `FLUSH`/`CLOSE` control message), decodes them and writes them in
+per message, or a `FLUSH`/`CLOSE` control message, in line with them) and one for the
+`HANDOVER` that overtakes them, decodes the events and writes them in
 batches with `batch.BatchWriter` (at `batch_size` events, `flush_interval` seconds after
 the first event of a batch, or at once on `FLUSH`/`CLOSE`). After every batch it sends
 the parent an ack on a PUSH socket: how many events it has finished (written or given up
 on, each logged) since it started, and its counters. Its log records go the same way, so
 they come out of the parent's logging as if written there.
 
-It stops on `CLOSE` (after writing everything), or by itself when its parent is gone.
+It stops on `CLOSE` (after writing everything), on `HANDOVER` (after the batch in hand:
+a normal-class process takes over the rest), or by itself when its parent is gone. Its CPU
+class is the parent's business (`process`, `cpuclass`): it starts at normal priority.
 SIGINT and SIGTERM are ignored: a Ctrl-C or a service manager's SIGTERM reaches the whole
 process group, and the parent, still draining into it, decides when it ends.
 """
@@ -28,24 +31,9 @@ import msgpack
 import zmq
 
 from ctid.store.batch import BatchWriter
-from ctid.store.process import CLOSE, FLUSH, IDLE
+from ctid.store.process import CLOSE, FLUSH
 
 PARENT_CHECK = 1.0  # seconds between checks that the parent still lives, when idle
-
-
-def idle_class() -> None:
-    """Run in the idle CPU class (SCHED_IDLE): any normal thread that wakes up takes the CPU
-    from the writer at once. Batch writing can wait, publishing cannot: at nice 0, or even
-    nice 19, the writer's few-ms bursts held a core long enough to push the publish-latency
-    p99 from ~0.6 ms to ~1.9 ms on 2 cores (bench/test_latency.py). When the machine has no
-    spare CPU for it, the parent replaces it by a normal-class process (StoreProcess)."""
-    if hasattr(os, "sched_setscheduler"):
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return
-        except OSError:
-            pass
-    os.nice(19)  # elsewhere: the least a process can ask for
 
 log = logging.getLogger("ctid.store")
 
@@ -69,13 +57,17 @@ class _ToParent(logging.Handler):
 
 
 def serve(opts: dict[str, Any]) -> int:
-    if opts.get("idle", True):
-        idle_class()  # before the context: its I/O thread inherits the class
     ctx = zmq.Context()
     events = ctx.socket(zmq.PULL)
     events.setsockopt(zmq.LINGER, 0)
     events.setsockopt(zmq.RCVHWM, 0)  # the parent bounds what is in flight (max_pending)
     events.bind(opts["events"])
+    urgent = ctx.socket(zmq.PULL)  # HANDOVER: read before any queued event
+    urgent.setsockopt(zmq.LINGER, 0)
+    urgent.bind(opts["urgent"])
+    poller = zmq.Poller()
+    poller.register(urgent, zmq.POLLIN)
+    poller.register(events, zmq.POLLIN)
     acks = ctx.socket(zmq.PUSH)
     acks.setsockopt(zmq.LINGER, 10_000)  # the last ack must reach the parent after we exit
     acks.setsockopt(zmq.SNDHWM, 0)
@@ -96,7 +88,7 @@ def serve(opts: dict[str, Any]) -> int:
     except Exception as exc:
         log.error("writer process cannot open the store", extra={"ctx": {"error": str(exc)}})
         return 2
-    ack()  # hello: the parent knows this generation is up
+    ack()  # hello: the parent knows this generation is up (and moves it to the idle class)
     batch_size, interval = opts["batch_size"], opts["flush_interval"]
     unpackb = msgpack.unpackb
     batch: list[dict[str, Any]] = []
@@ -106,11 +98,12 @@ def serve(opts: dict[str, Any]) -> int:
         while True:
             wait = PARENT_CHECK if not (batch or bad) else max(due - time.monotonic(), 0.0)
             control = None
-            if events.poll(int(wait * 1000)):
+            ready = dict(poller.poll(int(wait * 1000)))
+            if urgent in ready:
+                urgent.recv()
+                control = CLOSE  # HANDOVER: write the batch in hand, the next process gets the rest
+            elif events in ready:
                 msg = events.recv()
-                if msg == IDLE:
-                    idle_class()
-                    continue
                 if msg == FLUSH or msg == CLOSE:
                     control = msg
                 else:
@@ -146,6 +139,7 @@ def serve(opts: dict[str, Any]) -> int:
         root.handlers[:] = []
         acks.close()
         events.close()
+        urgent.close()
         ctx.term()
 
 

@@ -16,12 +16,21 @@ rows (`call_event`, `agent_state`) appear twice, a cdr is replaced by the same v
 The acw values it kept waiting for their cdr are lost, as at a restart (they stay
 journaled in `agent_state`).
 
-The process runs in the idle CPU class (SCHED_IDLE, `child.idle_class`): it gets the CPU
-the daemon and everything else leave, so its write bursts never delay publishing. When it
-falls `backlog_limit` events behind (no spare CPU for a while), it is asked to finish and
-exit (CLOSE, acked in full: nothing written twice) and a normal-class process takes over;
-once the backlog is under a tenth of the limit, that one is sent back to the idle class
-(IDLE). Counted as `escalations`, logged.
+The process runs in the idle CPU class (SCHED_IDLE, `cpuclass`) once it has said hello
+(it starts at normal priority, so a busy machine cannot starve it before it begins): it
+gets the CPU the daemon and everything else leave, so its write bursts never delay
+publishing. On a machine with no spare CPU that class can starve it outright, so the
+monitor escalates when the writer falls `backlog_limit` events behind, or makes no
+progress for `starve_after` seconds (half a second while a `flush` or `close` waits on
+it): it lifts the process back to the normal class where it may (CAP_SYS_NICE), and
+otherwise asks it to write the batch in hand and exit (HANDOVER, overtaking the queued
+events; its final ack makes sure nothing is written twice) so that a normal-class
+process takes over the rest. Counted as `escalations`, logged. Once caught up (a tenth of
+the limit) and at least `relax_after` seconds later, the writer goes back to the idle
+class. Every change of class is made here, from outside the process (a process may
+always lower another of its user), under one lock: they cannot overtake each other.
+`close` also lifts it where it may, without counting: once the daemon
+stops, publishing no longer needs the CPU first.
 
 The process is started with `subprocess` (a fresh interpreter, as multiprocessing's spawn
 does, without re-importing the caller's `__main__`): the daemon has threads and a ZeroMQ
@@ -50,15 +59,19 @@ from sqlalchemy import Engine
 
 import ctid
 from ctid.store.batch import MAX_BACKOFF, check_batching
+from ctid.store.cpuclass import to_idle, to_normal
 from ctid.store.engine import make_engine
 from ctid.store.models import metadata
 
 log = logging.getLogger("ctid.store")
 
-#: Control messages on the events socket (an event is a msgpack map: never equal to these).
+#: Control messages in line with the events (an event is a msgpack map: never equal to these).
 FLUSH = b"FLUSH"  # write what you have now, then ack
 CLOSE = b"CLOSE"  # write what you have, ack, exit
-IDLE = b"IDLE"  # caught up: back to the idle CPU class (a process can always lower itself)
+#: On the urgent socket, read before anything queued: write the batch in hand, ack, exit
+#: (a normal-class process does the rest).
+HANDOVER = b"HANDOVER"
+URGENT_GRACE = 0.5  # seconds without progress, while a flush or close waits, before escalating
 
 _COUNTS = ("written", "batches", "errors", "dropped")
 _POLL = 0.1  # seconds: how soon the monitor sees a dead process
@@ -82,16 +95,25 @@ class StoreProcess:
         acw_ttl: float = 3600.0,
         acw_max: int = 10_000,
         backlog_limit: int = 100_000,
+        starve_after: float = 5.0,
+        relax_after: float = 10.0,
     ) -> None:
         check_batching(batch_size, flush_interval)
         self.url = url
         self.max_pending = max_pending
         #: Unacked events beyond which the idle-class writer is replaced by a normal one.
         self.backlog_limit = backlog_limit
-        #: Times the writer fell that far behind (the machine had no spare CPU for it).
+        #: Seconds without any progress (while events wait) after which the idle writer is
+        #: escalated; `relax_after`: how long it stays at normal class after that, at least.
+        self.starve_after = starve_after
+        self.relax_after = relax_after
+        #: Times the writer fell behind (the machine had no spare CPU for it) and was escalated.
         self.escalations = 0
         self._idle = True  # the class the current process runs in (or was asked to)
-        self._escalating = False  # CLOSE sent to let a normal-class process take over
+        self._escalating = False  # HANDOVER sent to let a normal-class process take over
+        self._escalated_at = -math.inf
+        self._progress_at = time.monotonic()  # last ack that finished something, or nothing pending
+        self._waiters = 0  # flush() calls waiting
         self._final_gen = 0  # the last generation whose final ack came in
         self._opts = {"url": url, "batch_size": batch_size, "flush_interval": flush_interval, "acw_ttl": acw_ttl,
                       "acw_max": acw_max, "log_level": logging.getLogger("ctid.store").getEffectiveLevel()}
@@ -115,6 +137,7 @@ class StoreProcess:
         self._engine: Engine | None = None
         self._ctx: zmq.Context | None = None
         self._events: zmq.Socket | None = None
+        self._urgent: zmq.Socket | None = None
         self._acks: zmq.Socket | None = None
         self._dir = ""
         self._gen = 0
@@ -197,10 +220,15 @@ class StoreProcess:
             return self.pending == 0
         with self._done:
             target = self._acked + len(self._unacked)
+            self._waiters += 1
         self._send(FLUSH)
-        with self._done:
-            return self._done.wait_for(lambda: self._acked >= target or self._monitor_ended(), timeout) \
-                and self._acked >= target
+        try:
+            with self._done:
+                return self._done.wait_for(lambda: self._acked >= target or self._monitor_ended(), timeout) \
+                    and self._acked >= target
+        finally:
+            with self._done:
+                self._waiters -= 1
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Refuse new events, let the process write what it has, stop it.
@@ -217,6 +245,9 @@ class StoreProcess:
             self._give_up_at = time.monotonic() + (timeout if timeout is not None else math.inf)
             self._closing = True
             self._wakeup.set()
+            with self._send_lock:
+                if self._idle and self._proc is not None and to_normal(self._proc.pid):
+                    self._idle = False  # the daemon is stopping: the writer may have the CPU now
             self._send(CLOSE)
             monitor.join()
         lost = len(self._unacked)
@@ -226,7 +257,7 @@ class StoreProcess:
             log.error("closed with events not written", extra={"ctx": {"events": lost}})
         with self._done:
             self._done.notify_all()
-        for sock in (self._events, self._acks):
+        for sock in (self._events, self._urgent, self._acks):
             if sock is not None:
                 sock.close(linger=0)
         if self._ctx is not None:
@@ -267,16 +298,17 @@ class StoreProcess:
         assert self._ctx is not None
         gen = self._gen + 1
         endpoint = f"ipc://{self._dir}/events-{gen}"
-        opts = {**self._opts, "events": endpoint, "acks": f"ipc://{self._dir}/acks", "gen": gen,
-                "parent": os.getpid(), "idle": self._idle}
+        opts = {**self._opts, "events": endpoint, "urgent": f"ipc://{self._dir}/urgent-{gen}",
+                "acks": f"ipc://{self._dir}/acks", "gen": gen, "parent": os.getpid()}
         # -P and ctid's own root first on the path: the process runs this very ctid, never a
         # `ctid/` that happens to be in the working directory.
         root = str(Path(ctid.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         proc = subprocess.Popen([sys.executable, "-P", "-m", "ctid.store.child", json.dumps(opts)],
                                 stdin=subprocess.DEVNULL, close_fds=True, env=env)
-        if self._events is not None:
-            self._events.close(linger=0)  # what it still queues for the dead process is resent below
+        for old in (self._events, self._urgent):
+            if old is not None:
+                old.close(linger=0)  # what it still queues for the dead process is resent below
         self._proc, self._gen, self._gen_done, self._gen_up = proc, gen, 0, False
         self._live = dict.fromkeys(_COUNTS, 0)
         events = self._ctx.socket(zmq.PUSH)
@@ -289,6 +321,12 @@ class StoreProcess:
         if self._closing:
             events.send(CLOSE, zmq.NOBLOCK)
         self._events = events
+        urgent = self._ctx.socket(zmq.PUSH)
+        urgent.setsockopt(zmq.LINGER, 0)
+        urgent.setsockopt(zmq.RECONNECT_IVL, 10)
+        urgent.connect(opts["urgent"])
+        self._urgent = urgent
+        self._progress_at = time.monotonic()  # a new process gets its own time to start
 
     def _watch(self) -> None:
         """The monitor thread: acks in, dead processes replaced, until the process ends at close."""
@@ -310,8 +348,8 @@ class StoreProcess:
         if acks.poll(int(_POLL * 1000)):
             self._drain_acks()
         code = proc.poll()
-        if code is None and self._idle and not self._closing and len(self._unacked) > self.backlog_limit:
-            self._escalate()
+        if code is None and self._idle and self._gen_up:  # (it starts at normal class)
+            self._check_starved()
         if code is None:
             if self._closing and time.monotonic() >= self._give_up_at:
                 log.error("writer process did not finish in time: stopping it",
@@ -355,15 +393,34 @@ class StoreProcess:
             self._counts[name] += self._live[name]
         self._live = dict.fromkeys(_COUNTS, 0)
 
-    def _escalate(self) -> None:
-        """The idle-class writer is too far behind (the machine has had no spare CPU for it):
-        it writes what it has and exits, and a normal-class process takes over (an
-        unprivileged process cannot leave the idle class, hence a new one)."""
+    def _check_starved(self) -> None:
+        """Escalate the idle-class writer if the machine has had no spare CPU for it."""
+        now = time.monotonic()
+        if not self._unacked:
+            self._progress_at = now
+            return
+        stalled = now - self._progress_at
+        if len(self._unacked) > self.backlog_limit:
+            self._escalate("backlog", stalled)
+        elif stalled > self.starve_after or (stalled > URGENT_GRACE and (self._closing or self._waiters)):
+            self._escalate("no progress", stalled)
+
+    def _escalate(self, why: str, stalled: float) -> None:
+        """Back to the normal class: in place where this process may lift it; otherwise it
+        writes the batch in hand and exits (HANDOVER), and a normal-class process takes over."""
         self.escalations += 1
+        self._escalated_at = time.monotonic()
+        assert self._proc is not None and self._urgent is not None
+        with self._send_lock:
+            self._idle = False
+            lifted = to_normal(self._proc.pid)
+            if not lifted:
+                self._escalating = True
+                self._urgent.send(HANDOVER, zmq.NOBLOCK)
         log.warning("store writer behind: continuing at normal CPU priority",
-                    extra={"ctx": {"pending": len(self._unacked), "backlog_limit": self.backlog_limit}})
-        self._idle, self._escalating = False, True
-        self._send(CLOSE)
+                    extra={"ctx": {"why": why, "pending": len(self._unacked), "stalled_s": round(stalled, 2),
+                                   "backlog_limit": self.backlog_limit,
+                                   "how": "lifted" if lifted else "handed over"}})
 
     def _await_final(self, proc: subprocess.Popen[bytes]) -> None:
         """After a clean exit, its final ack (sent before it exited) is read before anything
@@ -388,10 +445,16 @@ class StoreProcess:
             return
         if msg["gen"] != self._gen:
             return  # a dead process's late ack: what it acked is being written again anyway
-        self._gen_up = True
+        if not self._gen_up:  # hello
+            self._gen_up = True
+            with self._send_lock:
+                if self._idle and not self._closing:
+                    to_idle(self._proc.pid)
         if msg.get("final"):
             self._final_gen = msg["gen"]
         finished = msg["done"] - self._gen_done
+        if finished:
+            self._progress_at = time.monotonic()
         with self._done:
             for _ in range(finished):
                 self._unacked.popleft()
@@ -400,6 +463,10 @@ class StoreProcess:
             self._live = {name: msg[name] for name in _COUNTS}
             self._acw_waiting = msg["acw_waiting"]
             self._done.notify_all()
-        if not self._idle and not self._escalating and len(self._unacked) < self.backlog_limit // 10:
-            self._idle = True  # caught up: publishing gets the CPU first again
-            self._send(IDLE)
+        if not self._idle and not self._escalating and not self._closing \
+                and len(self._unacked) < self.backlog_limit // 10 \
+                and time.monotonic() - self._escalated_at >= self.relax_after:
+            with self._send_lock:
+                if not self._closing:
+                    self._idle = True  # caught up: publishing gets the CPU first again
+                    to_idle(self._proc.pid)
