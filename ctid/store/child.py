@@ -2,17 +2,15 @@
 `process.StoreProcess`, never by hand.
 
 It binds a PULL socket for the events (the msgpack bodies the bus already encoded, one
-per message, or a `FLUSH`/`CLOSE` control message, in line with them) and one for the
-`HANDOVER` that overtakes them, decodes the events and writes them in
+per message, or a `FLUSH`/`CLOSE` control message), decodes them and writes them in
 batches with `batch.BatchWriter` (at `batch_size` events, `flush_interval` seconds after
 the first event of a batch, or at once on `FLUSH`/`CLOSE`). After every batch it sends
 the parent an ack on a PUSH socket: how many events it has finished (written or given up
 on, each logged) since it started, and its counters. Its log records go the same way, so
 they come out of the parent's logging as if written there.
 
-It stops on `CLOSE` (after writing everything), on `HANDOVER` (after the batch in hand:
-a normal-class process takes over the rest), or by itself when its parent is gone. Its CPU
-class is the parent's business (`process`, `cpuclass`): it starts at normal priority.
+It stops on `CLOSE` (after writing everything), or by itself when its parent is gone. Its
+CPU class is the parent's business (`process`, `cpuclass`).
 SIGINT and SIGTERM are ignored: a Ctrl-C or a service manager's SIGTERM reaches the whole
 process group, and the parent, still draining into it, decides when it ends.
 """
@@ -62,12 +60,6 @@ def serve(opts: dict[str, Any]) -> int:
     events.setsockopt(zmq.LINGER, 0)
     events.setsockopt(zmq.RCVHWM, 0)  # the parent bounds what is in flight (max_pending)
     events.bind(opts["events"])
-    urgent = ctx.socket(zmq.PULL)  # HANDOVER: read before any queued event
-    urgent.setsockopt(zmq.LINGER, 0)
-    urgent.bind(opts["urgent"])
-    poller = zmq.Poller()
-    poller.register(urgent, zmq.POLLIN)
-    poller.register(events, zmq.POLLIN)
     acks = ctx.socket(zmq.PUSH)
     acks.setsockopt(zmq.LINGER, 10_000)  # the last ack must reach the parent after we exit
     acks.setsockopt(zmq.SNDHWM, 0)
@@ -80,15 +72,15 @@ def serve(opts: dict[str, Any]) -> int:
     gen, parent = opts["gen"], opts["parent"]  # the daemon may be gone before this line
     done = 0
 
-    def ack(final: bool = False) -> None:
-        acks.send(msgpack.packb({"gen": gen, "done": done, "final": final, **writer.counts()}))
+    def ack() -> None:
+        acks.send(msgpack.packb({"gen": gen, "done": done, **writer.counts()}))
 
     try:
         writer.open()
     except Exception as exc:
         log.error("writer process cannot open the store", extra={"ctx": {"error": str(exc)}})
         return 2
-    ack()  # hello: the parent knows this generation is up (and moves it to the idle class)
+    ack()  # hello: the parent knows this generation is up
     batch_size, interval = opts["batch_size"], opts["flush_interval"]
     unpackb = msgpack.unpackb
     batch: list[dict[str, Any]] = []
@@ -98,11 +90,7 @@ def serve(opts: dict[str, Any]) -> int:
         while True:
             wait = PARENT_CHECK if not (batch or bad) else max(due - time.monotonic(), 0.0)
             control = None
-            ready = dict(poller.poll(int(wait * 1000)))
-            if urgent in ready:
-                urgent.recv()
-                control = CLOSE  # HANDOVER: write the batch in hand, the next process gets the rest
-            elif events in ready:
+            if events.poll(int(wait * 1000)):
                 msg = events.recv()
                 if msg == FLUSH or msg == CLOSE:
                     control = msg
@@ -131,7 +119,7 @@ def serve(opts: dict[str, Any]) -> int:
                 writer.write(batch)
             done += len(batch) + bad
             batch, bad = [], 0
-            ack(final=control == CLOSE)
+            ack()
             if control == CLOSE:
                 return 0
     finally:
@@ -139,7 +127,6 @@ def serve(opts: dict[str, Any]) -> int:
         root.handlers[:] = []
         acks.close()
         events.close()
-        urgent.close()
         ctx.term()
 
 

@@ -16,21 +16,18 @@ rows (`call_event`, `agent_state`) appear twice, a cdr is replaced by the same v
 The acw values it kept waiting for their cdr are lost, as at a restart (they stay
 journaled in `agent_state`).
 
-The process runs in the idle CPU class (SCHED_IDLE, `cpuclass`) once it has said hello
-(it starts at normal priority, so a busy machine cannot starve it before it begins): it
-gets the CPU the daemon and everything else leave, so its write bursts never delay
-publishing. On a machine with no spare CPU that class can starve it outright, so the
-monitor escalates when the writer falls `backlog_limit` events behind, or makes no
-progress for `starve_after` seconds (half a second while a `flush` or `close` waits on
-it): it lifts the process back to the normal class where it may (CAP_SYS_NICE), and
-otherwise asks it to write the batch in hand and exit (HANDOVER, overtaking the queued
-events; its final ack makes sure nothing is written twice) so that a normal-class
-process takes over the rest. Counted as `escalations`, logged. Once caught up (a tenth of
-the limit) and at least `relax_after` seconds later, the writer goes back to the idle
-class. Every change of class is made here, from outside the process (a process may
-always lower another of its user), under one lock: they cannot overtake each other.
-`close` also lifts it where it may, without counting: once the daemon
-stops, publishing no longer needs the CPU first.
+Where this process may lift it back (`cpuclass.may_lift`), the writer runs in the idle
+CPU class (SCHED_IDLE) once it has said hello (it starts at normal priority, so a busy
+machine cannot starve its start-up): it gets the CPU the daemon and everything else
+leave, so its write bursts never delay publishing. On a machine with no spare CPU that
+class starves it outright, so the monitor lifts it back to the normal class when it falls
+`backlog_limit` events behind or makes no progress for `starve_after` seconds (half a
+second while a `flush` waits on it): counted as `escalations`, logged. Caught up (a tenth
+of the limit) and at least `relax_after` seconds later, it goes back to the idle class.
+`close` lifts it too, uncounted: once the daemon stops, publishing no longer comes first.
+Where it may not be lifted (an unprivileged user without CAP_SYS_NICE or RLIMIT_NICE), it
+stays at normal priority: an idle-class writer nobody can lift would be starved for good.
+Every change of class is made here, from outside the process, under one lock.
 
 The process is started with `subprocess` (a fresh interpreter, as multiprocessing's spawn
 does, without re-importing the caller's `__main__`): the daemon has threads and a ZeroMQ
@@ -59,7 +56,7 @@ from sqlalchemy import Engine
 
 import ctid
 from ctid.store.batch import MAX_BACKOFF, check_batching
-from ctid.store.cpuclass import to_idle, to_normal
+from ctid.store.cpuclass import may_lift, to_idle, to_normal
 from ctid.store.engine import make_engine
 from ctid.store.models import metadata
 
@@ -68,10 +65,7 @@ log = logging.getLogger("ctid.store")
 #: Control messages in line with the events (an event is a msgpack map: never equal to these).
 FLUSH = b"FLUSH"  # write what you have now, then ack
 CLOSE = b"CLOSE"  # write what you have, ack, exit
-#: On the urgent socket, read before anything queued: write the batch in hand, ack, exit
-#: (a normal-class process does the rest).
-HANDOVER = b"HANDOVER"
-URGENT_GRACE = 0.5  # seconds without progress, while a flush or close waits, before escalating
+URGENT_GRACE = 0.5  # seconds without progress, while a flush waits, before lifting the writer
 
 _COUNTS = ("written", "batches", "errors", "dropped")
 _POLL = 0.1  # seconds: how soon the monitor sees a dead process
@@ -107,14 +101,13 @@ class StoreProcess:
         #: escalated; `relax_after`: how long it stays at normal class after that, at least.
         self.starve_after = starve_after
         self.relax_after = relax_after
-        #: Times the writer fell behind (the machine had no spare CPU for it) and was escalated.
+        #: Times the writer fell behind (the machine had no spare CPU for it) and was lifted.
         self.escalations = 0
-        self._idle = True  # the class the current process runs in (or was asked to)
-        self._escalating = False  # HANDOVER sent to let a normal-class process take over
+        self._may_idle = may_lift()  # the idle class only where it can be undone
+        self._idle = False  # the class the current process runs in
         self._escalated_at = -math.inf
         self._progress_at = time.monotonic()  # last ack that finished something, or nothing pending
         self._waiters = 0  # flush() calls waiting
-        self._final_gen = 0  # the last generation whose final ack came in
         self._opts = {"url": url, "batch_size": batch_size, "flush_interval": flush_interval, "acw_ttl": acw_ttl,
                       "acw_max": acw_max, "log_level": logging.getLogger("ctid.store").getEffectiveLevel()}
         #: Events refused by submit(): writer closed, or max_pending reached.
@@ -137,7 +130,6 @@ class StoreProcess:
         self._engine: Engine | None = None
         self._ctx: zmq.Context | None = None
         self._events: zmq.Socket | None = None
-        self._urgent: zmq.Socket | None = None
         self._acks: zmq.Socket | None = None
         self._dir = ""
         self._gen = 0
@@ -179,6 +171,9 @@ class StoreProcess:
         """Create missing tables (raises on a bad URL or database), start the process and its monitor."""
         if self._monitor is not None:
             raise RuntimeError("StoreProcess already started")
+        if not self._may_idle:
+            log.info("store writer at normal CPU priority: this user may not lift a process out of the idle class "
+                     "(grant CAP_SYS_NICE, or RLIMIT_NICE of 20: systemd LimitNICE=0)")
         self._engine = make_engine(self.url)
         metadata.create_all(self._engine)
         self._ctx = zmq.Context()
@@ -246,8 +241,8 @@ class StoreProcess:
             self._closing = True
             self._wakeup.set()
             with self._send_lock:
-                if self._idle and self._proc is not None and to_normal(self._proc.pid):
-                    self._idle = False  # the daemon is stopping: the writer may have the CPU now
+                if self._idle and self._proc is not None:
+                    self._idle = not to_normal(self._proc.pid)  # stopping: publishing no longer comes first
             self._send(CLOSE)
             monitor.join()
         lost = len(self._unacked)
@@ -257,7 +252,7 @@ class StoreProcess:
             log.error("closed with events not written", extra={"ctx": {"events": lost}})
         with self._done:
             self._done.notify_all()
-        for sock in (self._events, self._urgent, self._acks):
+        for sock in (self._events, self._acks):
             if sock is not None:
                 sock.close(linger=0)
         if self._ctx is not None:
@@ -298,18 +293,17 @@ class StoreProcess:
         assert self._ctx is not None
         gen = self._gen + 1
         endpoint = f"ipc://{self._dir}/events-{gen}"
-        opts = {**self._opts, "events": endpoint, "urgent": f"ipc://{self._dir}/urgent-{gen}",
-                "acks": f"ipc://{self._dir}/acks", "gen": gen, "parent": os.getpid()}
+        opts = {**self._opts, "events": endpoint, "acks": f"ipc://{self._dir}/acks", "gen": gen,
+                "parent": os.getpid()}
         # -P and ctid's own root first on the path: the process runs this very ctid, never a
         # `ctid/` that happens to be in the working directory.
         root = str(Path(ctid.__file__).resolve().parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
         proc = subprocess.Popen([sys.executable, "-P", "-m", "ctid.store.child", json.dumps(opts)],
                                 stdin=subprocess.DEVNULL, close_fds=True, env=env)
-        for old in (self._events, self._urgent):
-            if old is not None:
-                old.close(linger=0)  # what it still queues for the dead process is resent below
-        self._proc, self._gen, self._gen_done, self._gen_up = proc, gen, 0, False
+        if self._events is not None:
+            self._events.close(linger=0)  # what it still queues for the dead process is resent below
+        self._proc, self._gen, self._gen_done, self._gen_up, self._idle = proc, gen, 0, False, False
         self._live = dict.fromkeys(_COUNTS, 0)
         events = self._ctx.socket(zmq.PUSH)
         events.setsockopt(zmq.SNDHWM, 0)  # never drop, never block: max_pending bounds it
@@ -321,11 +315,6 @@ class StoreProcess:
         if self._closing:
             events.send(CLOSE, zmq.NOBLOCK)
         self._events = events
-        urgent = self._ctx.socket(zmq.PUSH)
-        urgent.setsockopt(zmq.LINGER, 0)
-        urgent.setsockopt(zmq.RECONNECT_IVL, 10)
-        urgent.connect(opts["urgent"])
-        self._urgent = urgent
         self._progress_at = time.monotonic()  # a new process gets its own time to start
 
     def _watch(self) -> None:
@@ -348,7 +337,7 @@ class StoreProcess:
         if acks.poll(int(_POLL * 1000)):
             self._drain_acks()
         code = proc.poll()
-        if code is None and self._idle and self._gen_up:  # (it starts at normal class)
+        if code is None and self._idle:
             self._check_starved()
         if code is None:
             if self._closing and time.monotonic() >= self._give_up_at:
@@ -360,16 +349,8 @@ class StoreProcess:
                 return -1
             return backoff
         self._drain_acks()  # its last acks (a clean exit sends one before it ends)
-        if code == 0 and self._escalating:  # it made way for a normal-class process (even when closing:
-            self._await_final(proc)         # what came after its CLOSE is still to be written)
-            self._escalating = False
-            self._merge_counts()
-            with self._send_lock:
-                self._spawn()
-            return backoff
         if code == 0 and self._closing:
             return -1
-        self._escalating = False  # died instead: replaced below like any death (at normal class if escalated)
         ctx = {"exit": code, "pending": len(self._unacked), "restarts": self.restarts + 1}
         if self._closing and time.monotonic() >= self._give_up_at:
             log.error("writer process died while closing", extra={"ctx": ctx})
@@ -394,7 +375,7 @@ class StoreProcess:
         self._live = dict.fromkeys(_COUNTS, 0)
 
     def _check_starved(self) -> None:
-        """Escalate the idle-class writer if the machine has had no spare CPU for it."""
+        """Lift the idle-class writer if the machine has had no spare CPU for it."""
         now = time.monotonic()
         if not self._unacked:
             self._progress_at = now
@@ -402,35 +383,21 @@ class StoreProcess:
         stalled = now - self._progress_at
         if len(self._unacked) > self.backlog_limit:
             self._escalate("backlog", stalled)
-        elif stalled > self.starve_after or (stalled > URGENT_GRACE and (self._closing or self._waiters)):
+        elif stalled > self.starve_after or (stalled > URGENT_GRACE and self._waiters):
             self._escalate("no progress", stalled)
 
     def _escalate(self, why: str, stalled: float) -> None:
-        """Back to the normal class: in place where this process may lift it; otherwise it
-        writes the batch in hand and exits (HANDOVER), and a normal-class process takes over."""
+        """Back to the normal class, in place."""
+        assert self._proc is not None
+        with self._send_lock:
+            if not self._idle or self._closing:  # close lifted it meanwhile
+                return
+            self._idle = not to_normal(self._proc.pid)
         self.escalations += 1
         self._escalated_at = time.monotonic()
-        assert self._proc is not None and self._urgent is not None
-        with self._send_lock:
-            self._idle = False
-            lifted = to_normal(self._proc.pid)
-            if not lifted:
-                self._escalating = True
-                self._urgent.send(HANDOVER, zmq.NOBLOCK)
         log.warning("store writer behind: continuing at normal CPU priority",
                     extra={"ctx": {"why": why, "pending": len(self._unacked), "stalled_s": round(stalled, 2),
-                                   "backlog_limit": self.backlog_limit,
-                                   "how": "lifted" if lifted else "handed over"}})
-
-    def _await_final(self, proc: subprocess.Popen[bytes]) -> None:
-        """After a clean exit, its final ack (sent before it exited) is read before anything
-        is resent: what it wrote must not be written twice."""
-        acks = self._acks
-        assert acks is not None
-        deadline = time.monotonic() + 2.0
-        while self._final_gen != self._gen and time.monotonic() < deadline:
-            if acks.poll(50):
-                self._drain_acks()
+                                   "backlog_limit": self.backlog_limit, "lifted": not self._idle}})
 
     def _drain_acks(self) -> None:
         acks = self._acks
@@ -445,13 +412,7 @@ class StoreProcess:
             return
         if msg["gen"] != self._gen:
             return  # a dead process's late ack: what it acked is being written again anyway
-        if not self._gen_up:  # hello
-            self._gen_up = True
-            with self._send_lock:
-                if self._idle and not self._closing:
-                    to_idle(self._proc.pid)
-        if msg.get("final"):
-            self._final_gen = msg["gen"]
+        self._gen_up = True
         finished = msg["done"] - self._gen_done
         if finished:
             self._progress_at = time.monotonic()
@@ -463,10 +424,10 @@ class StoreProcess:
             self._live = {name: msg[name] for name in _COUNTS}
             self._acw_waiting = msg["acw_waiting"]
             self._done.notify_all()
-        if not self._idle and not self._escalating and not self._closing \
-                and len(self._unacked) < self.backlog_limit // 10 \
+        if self._may_idle and not self._idle and len(self._unacked) < self.backlog_limit // 10 \
                 and time.monotonic() - self._escalated_at >= self.relax_after:
+            # Up (this may be its hello) and caught up: publishing gets the CPU first (again).
             with self._send_lock:
                 if not self._closing:
-                    self._idle = True  # caught up: publishing gets the CPU first again
+                    self._idle = True
                     to_idle(self._proc.pid)
