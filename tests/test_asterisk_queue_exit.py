@@ -98,16 +98,6 @@ def test_hangup_after_the_abandon_is_a_timeout_published_before_the_clear():
     assert out[-1]["disposition"] == "timeout" and run.mapper.exits.assumed == 0
 
 
-def test_ctids_own_redirect_is_decided_at_once():
-    run = Run()
-    run.feed(frame("Newchannel", "9.1", context="inbound", exten="support"), frame("Newchannel", "9.2", context="inbound", exten="support"))
-    run.feed(frame("QueueCallerJoin", Queue="support", Position=1, Count=1))
-    run.mapper.mark_redirect(CALLER)
-    out = run.feed(frame("QueueCallerAbandon", Queue="support", Position=1, OriginalPosition=1, HoldTime=4))
-    assert [(e["type"], e["cause"]) for e in out] == [("call.diverted", "redirected")]
-    assert run.mapper.exits.pending == {}
-
-
 def test_a_channel_that_never_says_where_it_went_is_taken_as_a_timeout_in_time():
     run = Run(decide_within=5.0)
     left = run.queued_then_abandon()

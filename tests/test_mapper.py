@@ -67,8 +67,9 @@ def test_redirect_out_of_a_queue_is_not_an_abandon():
     caller = "SIP/trunk-0000000a"
     run.feed(chan("Newchannel", "2.1", "2.1", caller, ChannelState=4), chan("Newstate", "2.1", "2.1", caller))
     run.feed({**chan("QueueCallerJoin", "2.1", "2.1", caller), "Queue": "sales", "Position": "1"})
-    run.mapper.mark_redirect(caller)  # the link sent a Redirect for it
     run.feed({**chan("QueueCallerAbandon", "2.1", "2.1", caller), "Queue": "sales", "Position": "1", "OriginalPosition": "1", "HoldTime": "7"})
+    # An AMI client's Redirect: the channel's next dialplan step is at the target, not after Queue().
+    run.feed(chan("Newexten", "2.1", "2.1", caller, context="overflow", exten="s", Application="Playback"))
     run.feed(chan("Hangup", "2.1", "2.1", caller, Cause=16))
     diverted = next(e for e in run.events if e["type"] == "call.diverted")
     assert diverted["cause"] == "redirected" and diverted["wait"] == 7.0

@@ -53,7 +53,6 @@ class _Call:
     device: str | None = None
     caller_gone: bool = False
     held: bool = False
-    redirecting: bool = False
     queue_place: tuple[str | None, str | None] | None = None  # (Context, Exten) of the Queue() step
     channels: set[str] = field(default_factory=set)
 
@@ -334,7 +333,6 @@ class AsteriskMapper:
         self._learn_caller(call, f)
         call.in_queue = call.queue = f["Queue"]
         call.agent = call.device = None
-        call.redirecting = False
         call.queue_place = (f.get("Context"), f.get("Exten"))
         self._offer(call, ts, out)
         out.append(self._event("call.queued", call, ts, position=int(f.get("Position") or 0)))
@@ -354,8 +352,6 @@ class AsteriskMapper:
         fields = {"wait": wait, "position": int(f.get("Position") or 0), "original_position": int(f.get("OriginalPosition") or 0)}
         if call.caller_gone:
             out.append(self._event("call.abandoned", call, ts, disposition="abandoned", **fields))
-        elif call.redirecting:  # ctid sent the Redirect itself
-            out.append(self._event("call.diverted", call, ts, cause="redirected", **fields))
         else:  # a timeout, or somebody else's Redirect: the channel's next step tells (queueexit.py)
             uid = f["Uniqueid"]
             place = call.queue_place or (f.get("Context"), f.get("Exten"))
@@ -465,12 +461,6 @@ class AsteriskMapper:
         self.recordings.moved(other_id, into.call_id)
 
     # -- resync --------------------------------------------------------------------------
-
-    def mark_redirect(self, channel: str) -> None:
-        """The link sent a Redirect for this channel: a queue exit that follows is not a timeout."""
-        for uid, name in self.chan_name.items():
-            if name == channel and (call := self.calls.get(self.chan_call.get(uid, ""))) is not None:
-                call.redirecting = True
 
     def resync(self, channels: list[dict[str, str]], members: list[dict[str, str]],
                entries: list[dict[str, str]], ts: float) -> list[Event]:
