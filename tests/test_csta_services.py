@@ -168,7 +168,7 @@ async def test_control_refuses_before_sending_what_csta_cannot_say():
         assert info.value.code == "not_supported" and "at most 32" in info.value.message
         with pytest.raises(ControlError) as info:
             await control.send_dtmf(cid, agent, "12E")
-        assert info.value.code == "not_supported" and "0-9 * # A-D" in info.value.message
+        assert info.value.code == "bad_request" and "0-9 * # A-D" in info.value.message
         with pytest.raises(ControlError) as info:
             await control.monitor("3001", agent, "whisper")
         assert info.value.code == "not_supported" and "whisper" in info.value.message

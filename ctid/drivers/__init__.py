@@ -38,12 +38,13 @@ class Driver(Protocol):
 
 
 #: The error codes a driver may answer a control request with (docs/protocol.md, "Control errors").
-CONTROL_ERRORS = ("no_such_call", "no_such_agent", "invalid_state", "rejected", "not_supported", "pbx_unavailable",
-                  "timeout")
+CONTROL_ERRORS = ("bad_request", "no_such_call", "no_such_agent", "invalid_state", "rejected", "not_supported",
+                  "pbx_unavailable", "timeout")
 
 
 class ControlError(Exception):
     """A driver refuses or fails a control request. `code` is the bus error code:
+    `bad_request` (a parameter no PBX could take, caught by the driver's own checks),
     `no_such_call`, `no_such_agent`, `invalid_state` (e.g. hold a call that is not
     talking), `rejected` (the PBX said no; its message attached), `pbx_unavailable`
     (the link is down), `timeout` (the PBX did not answer), `not_supported`."""

@@ -123,7 +123,7 @@ class CstaControl:
         try:
             req = rq.generate_digits(current, station, digits.upper())
         except ValueError as exc:
-            raise ControlError("not_supported", f"GenerateDigits: {exc}; nothing sent") from None
+            raise ControlError("bad_request", f"GenerateDigits: {exc}; nothing sent") from None
         await self._ask(req)
 
     async def set_data(self, call_id: str, data: dict[str, str]) -> None:
