@@ -2,7 +2,8 @@
 
 Correlation rules (see docs/design.md, "Asterisk mapping"):
 - one customer call = one Linkedid: Local channel halves, agent legs and transfer
-  legs share it; AttendedTransfer linkedids that differ are aliased onto the first.
+  legs share it; AttendedTransfer linkedids that differ are aliased onto the first (transfers.py).
+- device-to-device dials (not a queue's) are told by DialBegin/DialEnd (dials.py).
 - a channel is an agent leg when its device (channel name without the `-xxxx;n`
   suffix) is a known queue member's interface.
 - QueueCallerAbandon is a real abandon only when the caller side asked to hang up
@@ -23,10 +24,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ctid.drivers.asterisk.members import Members, clean, device_of, interface_device
+from ctid.drivers.asterisk.dials import Dials
+from ctid.drivers.asterisk.members import Members, clean, interface_device
 from ctid.drivers.asterisk.queueexit import QueueExits
 from ctid.drivers.asterisk.recordings import Recordings
 from ctid.drivers.asterisk.resync import rebuild
+from ctid.drivers.asterisk.transfers import Transfers
 
 log = logging.getLogger("ctid.driver.asterisk")
 
@@ -37,7 +40,7 @@ DEFAULT_INBOUND_CONTEXTS = ("inbound", "from-pstn", "from-trunk", "from-external
 
 
 @dataclass(slots=True)
-class _Call:
+class Call:
     call_id: str
     called: str | None = None
     caller: str | None = None
@@ -72,13 +75,15 @@ class AsteriskMapper:
         self.inbound_contexts = frozenset(inbound_contexts)
         self.queue_wrapup = dict(wrapup or {})
         self.internal_digits = internal_digits
-        self.calls: dict[str, _Call] = {}
+        self.calls: dict[str, Call] = {}
         self.chan_call: dict[str, str] = {}  # uniqueid -> call_id
         self.chan_name: dict[str, str] = {}  # uniqueid -> channel name
-        self.aliases: dict[str, str] = {}  # linkedid -> call_id it was merged into
         self.members = Members(source)
         self.connected: dict[str, str] = {}  # member device -> call_id (open AgentConnect)
-        self.recordings = Recordings(self._ensure_call, self._call_or_bare, self._event)
+        self.dials = Dials(self)  # device-to-device dials (dials.py)
+        self.transfers = Transfers(self)
+        self.aliases = self.transfers.aliases  # linkedid -> call_id it was merged into (attended transfers)
+        self.recordings = Recordings(self.ensure_call, self.call_or_bare, self.event)
         self.exits = QueueExits(decide_within)  # queue exits waiting to learn timeout vs Redirect
         self.unknown = 0  # frames of events we do not map
         self.orphans = 0  # events for channels/calls we never saw
@@ -87,8 +92,8 @@ class AsteriskMapper:
             "Newstate": self._newstate,
             "HangupRequest": self._hangup_request,
             "Hangup": self._hangup,
-            "DialBegin": self._dial_begin,
-            "DialEnd": self._dial_end,
+            "DialBegin": self.dials.begin,
+            "DialEnd": self.dials.end,
             "QueueCallerJoin": self._queue_join,
             "QueueCallerLeave": self._queue_leave,
             "QueueCallerAbandon": self._queue_abandon,
@@ -98,8 +103,8 @@ class AsteriskMapper:
             "AgentComplete": self._agent_complete,
             "Hold": self._hold,
             "Unhold": self._unhold,
-            "BlindTransfer": self._blind_transfer,
-            "AttendedTransfer": self._attended_transfer,
+            "BlindTransfer": self.transfers.blind,
+            "AttendedTransfer": self.transfers.attended,
             "VarSet": self.recordings.varset,
             "MixMonitorStart": self.recordings.started,
             "MixMonitorStop": self.recordings.stopped,
@@ -148,35 +153,29 @@ class AsteriskMapper:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _call_id(self, linkedid: str) -> str:
+    # Public: recordings.py, transfers.py and resync.py work the calls through these.
+
+    def call_id(self, linkedid: str) -> str:
+        """The call_id of a Linkedid (an attended transfer may have merged it into another call)."""
         return self.aliases.get(linkedid, linkedid)
 
-    def _event(self, type_: str, call: _Call, ts: float, **extra: Any) -> Event:
-        event: Event = {
-            "type": type_,
-            "ts": ts,
-            "source": self.source,
-            "call_id": call.call_id,
-            "caller": call.caller,
-            "caller_name": call.caller_name,
-            "called": call.called,
-            "queue": call.queue,
-            "agent": call.agent,
-            "device": call.device,
-            "direction": call.direction,
-        }
+    def event(self, type_: str, call: Call, ts: float, **extra: Any) -> Event:
+        """A normalized event of `type_` carrying the call's fields, then `extra`."""
+        event: Event = {"type": type_, "ts": ts, "source": self.source, "call_id": call.call_id, "caller": call.caller,
+                        "caller_name": call.caller_name, "called": call.called, "queue": call.queue,
+                        "agent": call.agent, "device": call.device, "direction": call.direction}
         event.update(extra)
         return event
 
-    def _call_or_bare(self, call_id: str) -> _Call:
+    def call_or_bare(self, call_id: str) -> Call:
         """The call by id; a bare one (no fields but the id) when it is gone."""
-        return self.calls.get(call_id) or _Call(call_id)
+        return self.calls.get(call_id) or Call(call_id)
 
     def _is_agent_leg(self, uid: str) -> bool:
         name = self.chan_name.get(uid)
         return name is not None and self.members.is_agent_channel(name)
 
-    def _ensure_call(self, frame: dict[str, str], uid_key: str = "Uniqueid", link_key: str = "Linkedid") -> _Call | None:
+    def ensure_call(self, frame: dict[str, str], uid_key: str = "Uniqueid", link_key: str = "Linkedid") -> Call | None:
         """The call a frame's channel belongs to, registering a channel first seen mid-call."""
         uid = frame.get(uid_key)
         call_id = self.chan_call.get(uid) if uid else None
@@ -184,18 +183,19 @@ class AsteriskMapper:
             linkedid = frame.get(link_key)
             if not linkedid:
                 raise KeyError(f"{uid_key}/{link_key}")  # malformed: counted and logged by handle()
-            call_id = self._call_id(linkedid)
+            call_id = self.call_id(linkedid)
             if uid:
                 self.chan_call[uid] = call_id
                 self.chan_name[uid] = frame.get("Channel", "")
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = _Call(call_id)
+            call = self.calls[call_id] = Call(call_id)
         if uid:
             call.channels.add(uid)
         return call
 
-    def _learn_caller(self, call: _Call, frame: dict[str, str]) -> None:
+    def learn_caller(self, call: Call, frame: dict[str, str]) -> None:
+        """Take the caller's number and name from a caller-side frame (a withheld number clears it)."""
         num = frame.get("CallerIDNum")
         if num in WITHHELD:
             call.withheld = True
@@ -206,7 +206,8 @@ class AsteriskMapper:
         if name is not None:
             call.caller_name = name
 
-    def _offer(self, call: _Call, ts: float, out: list[Event]) -> None:
+    def offer(self, call: Call, ts: float, out: list[Event]) -> None:
+        """`call.offered`, once per call, with the direction decided then."""
         if call.offered:
             return
         call.offered = True
@@ -219,9 +220,10 @@ class AsteriskMapper:
             else:
                 call.direction = "internal"
         extra = {"x": {"withheld": True}} if call.withheld else {}
-        out.append(self._event("call.offered", call, ts, **extra))
+        out.append(self.event("call.offered", call, ts, **extra))
 
-    def _close(self, call: _Call, ts: float, out: list[Event], **extra: Any) -> None:
+    def close(self, call: Call, ts: float, out: list[Event], **extra: Any) -> None:
+        """The call is over: forget its channels, recordings and aliases; `call.cleared` if it was offered."""
         if self.exits.pending:
             self.exits.settle_call(call.call_id, out, "the call ended")
         for uid in list(call.channels):
@@ -229,24 +231,23 @@ class AsteriskMapper:
             self.chan_call.pop(uid, None)
             self.chan_name.pop(uid, None)
         del self.calls[call.call_id]
-        if self.aliases:  # rare (attended transfers across linkedids): keep the map from growing
-            for linkedid in [k for k, v in self.aliases.items() if v == call.call_id]:
-                del self.aliases[linkedid]
+        if self.aliases:  # rare (attended transfers across linkedids)
+            self.transfers.forget(call.call_id)
         # `connected` keeps the member's entry: AgentComplete may still come (after Hangup);
         # it is one entry per member, replaced by the next AgentConnect, so it cannot grow.
         if call.offered:
-            out.append(self._event("call.cleared", call, ts, **extra))
+            out.append(self.event("call.cleared", call, ts, **extra))
 
     # -- channels ------------------------------------------------------------------------
 
     def _newchannel(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         uid, linkedid = f["Uniqueid"], f["Linkedid"]
-        call_id = self._call_id(linkedid)
+        call_id = self.call_id(linkedid)
         self.chan_call[uid] = call_id
         self.chan_name[uid] = f["Channel"]
         call = self.calls.get(call_id)
         if call is None:
-            call = self.calls[call_id] = _Call(call_id)
+            call = self.calls[call_id] = Call(call_id)
             call.called = clean(f.get("Exten"))
             call.first_context = f.get("Context")
             member = self.members.find(f["Channel"])
@@ -256,21 +257,21 @@ class AsteriskMapper:
                 call.device = member.agent
         call.channels.add(uid)
         if not self._is_agent_leg(uid):
-            self._learn_caller(call, f)
+            self.learn_caller(call, f)
 
     def _newstate(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
         if not self._is_agent_leg(f["Uniqueid"]):
-            self._learn_caller(call, f)
+            self.learn_caller(call, f)
         if call.origin_agent is None and f["Uniqueid"] == call.call_id and self._is_agent_leg(f["Uniqueid"]):
             member = self.members.find(f["Channel"])
             call.origin_agent = call.agent = call.device = member.agent if member else None
         # Up: the call is real (answered by the PBX or a device). A call an agent's device
         # starts is offered when it dials out, once the dialled number is known.
         if f.get("ChannelState") == "6" and call.origin_agent is None:
-            self._offer(call, ts, out)
+            self.offer(call, ts, out)
 
     def _hangup_request(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         uid = f.get("Uniqueid", "")
@@ -293,49 +294,20 @@ class AsteriskMapper:
         self.chan_name.pop(uid, None)
         if not call.channels:
             cause = f.get("Cause")
-            self._close(call, ts, out, cause=int(cause) if cause and cause.isdigit() else None)
-
-    def _dial_begin(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        # Only device-to-device dials; queue rings come as AgentCalled, originates have no Channel.
-        if "Channel" not in f or "DestChannel" not in f:
-            return
-        call = self._ensure_call(f)
-        if call is None or call.in_queue:
-            return
-        member = self.members.find(f["DestChannel"])
-        if member is not None and self.connected.get(device_of(f["DestChannel"])) is not None:
-            return
-        if call.origin_agent is not None and not call.offered:
-            dialled = f.get("DialString", "").split("@", 1)[0].rsplit("/", 1)[-1]
-            call.called = clean(dialled) or call.called
-        self._offer(call, ts, out)
-        dest = member.agent if member else device_of(f["DestChannel"])
-        out.append(self._event("call.delivered", call, ts, device=dest, agent=member.agent if member else call.agent))
-
-    def _dial_end(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        if "Channel" not in f or f.get("DialStatus") != "ANSWER":
-            return
-        call = self._ensure_call(f)
-        if call is None or call.in_queue or call.queue is not None:
-            return
-        member = self.members.find(f.get("DestChannel"))
-        if member is not None:
-            call.agent = member.agent
-        call.device = member.agent if member else device_of(f.get("DestChannel", ""))
-        out.append(self._event("call.established", call, ts))
+            self.close(call, ts, out, cause=int(cause) if cause and cause.isdigit() else None)
 
     # -- queues --------------------------------------------------------------------------
 
     def _queue_join(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
-        self._learn_caller(call, f)
+        self.learn_caller(call, f)
         call.in_queue = call.queue = f["Queue"]
         call.agent = call.device = None
         call.queue_place = (f.get("Context"), f.get("Exten"))
-        self._offer(call, ts, out)
-        out.append(self._event("call.queued", call, ts, position=int(f.get("Position") or 0)))
+        self.offer(call, ts, out)
+        out.append(self.event("call.queued", call, ts, position=int(f.get("Position") or 0)))
 
     def _queue_leave(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         call = self.calls.get(self.chan_call.get(f.get("Uniqueid", ""), ""))
@@ -343,7 +315,7 @@ class AsteriskMapper:
             call.in_queue = None
 
     def _queue_abandon(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
         call.in_queue = None
@@ -351,30 +323,30 @@ class AsteriskMapper:
         wait = float(f.get("HoldTime") or 0)
         fields = {"wait": wait, "position": int(f.get("Position") or 0), "original_position": int(f.get("OriginalPosition") or 0)}
         if call.caller_gone:
-            out.append(self._event("call.abandoned", call, ts, disposition="abandoned", **fields))
+            out.append(self.event("call.abandoned", call, ts, disposition="abandoned", **fields))
         else:  # a timeout, or somebody else's Redirect: the channel's next step tells (queueexit.py)
             uid = f["Uniqueid"]
             place = call.queue_place or (f.get("Context"), f.get("Exten"))
-            self.exits.hold(uid, self._event("call.diverted", call, ts, cause=None, **fields), place, out)
+            self.exits.hold(uid, self.event("call.diverted", call, ts, cause=None, **fields), place, out)
 
     def _agent_called(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
         member = self.members.learn(f["Interface"], f.get("MemberName"))
-        self._offer(call, ts, out)
-        out.append(self._event("call.delivered", call, ts, agent=member.agent, device=member.agent, queue=f["Queue"]))
+        self.offer(call, ts, out)
+        out.append(self.event("call.delivered", call, ts, agent=member.agent, device=member.agent, queue=f["Queue"]))
 
     def _agent_ring_no_answer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
         member = self.members.learn(f["Interface"], f.get("MemberName"))
         ring = float(f.get("RingTime") or 0) / 1000.0
-        out.append(self._event("call.diverted", call, ts, cause="no_answer", agent=member.agent, device=member.agent, ring=ring))
+        out.append(self.event("call.diverted", call, ts, cause="no_answer", agent=member.agent, device=member.agent, ring=ring))
 
     def _agent_connect(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None:
             return
         member = self.members.learn(f["Interface"], f.get("MemberName"))
@@ -383,14 +355,14 @@ class AsteriskMapper:
         call.agent = call.device = member.agent
         self.connected[interface_device(f["Interface"])] = call.call_id
         ring = float(f.get("RingTime") or 0)
-        out.append(self._event("call.established", call, ts, wait=float(f.get("HoldTime") or 0), ring=ring))
+        out.append(self.event("call.established", call, ts, wait=float(f.get("HoldTime") or 0), ring=ring))
 
     def _agent_complete(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
         # May arrive after the caller's Hangup and without channel fields: correlate by member.
         device = interface_device(f["Interface"])
         call_id = self.connected.pop(device, None)
         if call_id is None and f.get("Linkedid"):
-            call_id = self._call_id(f["Linkedid"])
+            call_id = self.call_id(f["Linkedid"])
         member = self.members.learn(f["Interface"], f.get("MemberName"))
         wrapup = member.wrapup or self.queue_wrapup.get(f.get("Queue", ""), 0.0)
         if wrapup > 0:
@@ -402,63 +374,20 @@ class AsteriskMapper:
     # -- features ------------------------------------------------------------------------
 
     def _hold(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None or call.held:
             return
         call.held = True
         member = self.members.find(f.get("Channel"))
-        out.append(self._event("call.held", call, ts, agent=member.agent if member else call.agent))
+        out.append(self.event("call.held", call, ts, agent=member.agent if member else call.agent))
 
     def _unhold(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        call = self._ensure_call(f)
+        call = self.ensure_call(f)
         if call is None or not call.held:  # a blind transfer gives an Unhold with no Hold
             return
         call.held = False
         member = self.members.find(f.get("Channel"))
-        out.append(self._event("call.retrieved", call, ts, agent=member.agent if member else call.agent))
-
-    def _transfer(self, call: _Call, ts: float, out: list[Event], kind: str, transferer: str | None, target: str | None) -> None:
-        member = self.members.find(transferer)
-        agent = member.agent if member else call.agent
-        if call.held:
-            call.held = False
-            out.append(self._event("call.retrieved", call, ts, agent=agent))
-        out.append(self._event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
-        if member is not None:
-            self.connected.pop(interface_device(member.interface), None)
-        call.agent = None
-        call.device = target
-
-    def _blind_transfer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        if f.get("Result") != "Success":
-            return
-        call = self._ensure_call(f, "TransfereeUniqueid", "TransfereeLinkedid")
-        if call is not None:
-            self._transfer(call, ts, out, "blind", f.get("TransfererChannel"), clean(f.get("Extension")))
-
-    def _attended_transfer(self, f: dict[str, str], ts: float, out: list[Event]) -> None:
-        if f.get("Result") != "Success":
-            return
-        call = self._ensure_call(f, "TransfereeUniqueid", "TransfereeLinkedid")
-        if call is None:
-            return
-        for key in ("SecondTransfererLinkedid", "TransferTargetLinkedid"):
-            other = f.get(key)
-            if other and self._call_id(other) != call.call_id:
-                self._merge(self._call_id(other), call)
-        target = clean(f.get("TransferTargetExten")) or clean(f.get("SecondTransfererExten"))
-        self._transfer(call, ts, out, "attended", f.get("OrigTransfererChannel"), target)
-
-    def _merge(self, other_id: str, into: _Call) -> None:
-        """The consultation call becomes part of the customer call (one call_id for the whole call)."""
-        self.aliases[other_id] = into.call_id
-        other = self.calls.pop(other_id, None)
-        if other is None:
-            return
-        for uid in other.channels:
-            self.chan_call[uid] = into.call_id
-            into.channels.add(uid)
-        self.recordings.moved(other_id, into.call_id)
+        out.append(self.event("call.retrieved", call, ts, agent=member.agent if member else call.agent))
 
     # -- resync --------------------------------------------------------------------------
 

@@ -57,7 +57,7 @@ def _close_gone(m: AsteriskMapper, live: dict[str, Item], ts: float, out: list[E
                 m.chan_name.pop(uid, None)
         if not call.channels:
             closed += call.offered
-            m._close(call, ts, out, disposition="lost")
+            m.close(call, ts, out, disposition="lost")
     return closed
 
 
@@ -70,7 +70,7 @@ def _adopt(m: AsteriskMapper, live: dict[str, Item], ts: float, out: list[Event]
         m._newchannel(item, ts, out)
         call = m.calls[m.chan_call[uid]]
         if item.get("ChannelState") == "6":
-            m._offer(call, ts, out)
+            m.offer(call, ts, out)
 
 
 def _queue_entries(m: AsteriskMapper, entries: list[Item], ts: float, out: list[Event]) -> None:
@@ -80,9 +80,9 @@ def _queue_entries(m: AsteriskMapper, entries: list[Item], ts: float, out: list[
         call = m.calls.get(call_id) if call_id else None
         if call is not None and call.in_queue != entry.get("Queue"):
             call.in_queue = call.queue = entry.get("Queue")
-            m._learn_caller(call, entry)
-            m._offer(call, ts, out)
-            out.append(m._event("call.queued", call, ts, position=int(entry.get("Position") or 0)))
+            m.learn_caller(call, entry)
+            m.offer(call, ts, out)
+            out.append(m.event("call.queued", call, ts, position=int(entry.get("Position") or 0)))
 
 
 def _bridged(m: AsteriskMapper, live: dict[str, Item], ts: float, out: list[Event]) -> None:
@@ -95,5 +95,5 @@ def _bridged(m: AsteriskMapper, live: dict[str, Item], ts: float, out: list[Even
                 if item and member and (item.get("BridgeId") or item.get("BridgeID")):
                     call.agent = call.device = member.agent
                     m.connected[interface_device(member.interface)] = call.call_id
-                    out.append(m._event("call.established", call, ts))
+                    out.append(m.event("call.established", call, ts))
                     break
