@@ -3,7 +3,7 @@
 Correlation rules (see docs/csta.md):
 - a CSTA call is a callID; one customer call keeps one `call_id` (its first callID).
   A transfer or conference lists the callIDs the parties now have (secondaryOldCall,
-  transferredConnections' newConnection): they become aliases of that `call_id`.
+  transferredConnections' newConnection): they become aliases of that `call_id` (transfers.py).
 - a device listed in `stations` (the agent extensions monitored) is an agent's device;
   agent events teach which agent id sits at which device.
 - a consultation call (ServiceInitiated/Originated with cause `consultation`) is not a
@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ctid.drivers.csta.agents import Agents
-from ctid.drivers.csta.protocol import Message, as_list, device_id, parse_timestamp, private_data
+from ctid.drivers.csta.protocol import Message, device_id, parse_timestamp, private_data
 from ctid.drivers.csta.recordings import Recordings
+from ctid.drivers.csta.transfers import Transfers
 from ctid.drivers.csta.vocabulary import CAUSES_DIVERTED, Q850, unread
 
 log = logging.getLogger("ctid.driver.csta")
@@ -33,7 +34,7 @@ Event = dict[str, Any]
 
 
 @dataclass(slots=True)
-class _Call:
+class Call:
     call_id: str
     caller: str | None = None
     caller_name: str | None = None
@@ -63,17 +64,18 @@ class CstaMapper:
                  agent_names: dict[str, str] | None = None) -> None:
         self.source = source
         self.internal_digits = internal_digits
-        self.calls: dict[str, _Call] = {}
+        self.calls: dict[str, Call] = {}
         self.ids: dict[str, str] = {}  # CSTA callID -> call_id
         self.agents = Agents(source, stations, dict(wrapup or {}), dict(reason_codes or {}), dict(agent_names or {}))
         self.unknown = 0  # events we do not map (or could not: missing fields)
         self.orphans = 0  # events for calls we never saw
-        self.recordings = Recordings(source, lambda conn: self._call(conn, create=False), self._event,
+        self.recordings = Recordings(source, lambda conn: self.call_of(conn, create=False), self.event,
                                      self._unusable)
+        self.transfers = Transfers(self)  # transfers and conferences join callIDs (transfers.py)
         self._handlers: dict[str, Callable[[dict[str, Any], float, float, list[Event]], None]] = {
             "DeliveredEvent": self._delivered, "QueuedEvent": self._queued, "EstablishedEvent": self._established,
             "DivertedEvent": self._diverted, "HeldEvent": self._held, "RetrievedEvent": self._retrieved,
-            "TransferredEvent": self._transferred, "ConferencedEvent": self._conferenced,
+            "TransferredEvent": self.transfers.transferred, "ConferencedEvent": self.transfers.conferenced,
             "FailedEvent": self._failed, "ServiceInitiatedEvent": self._initiated,
             "OriginatedEvent": self._originated, "ConnectionClearedEvent": self._connection_cleared,
             "CallClearedEvent": self._call_cleared, "AgentLoggedOnEvent": self.agents.logged_on,
@@ -117,9 +119,10 @@ class CstaMapper:
                 event.setdefault("x", {}).update(extra)
         return out
 
-    # -- helpers ----------------------------------------------------------------------------
+    # -- helpers (event, call_of: public, recordings.py and transfers.py work the calls through them)
 
-    def _event(self, type_: str, call: _Call, ts: float, **extra: Any) -> Event:
+    def event(self, type_: str, call: Call, ts: float, **extra: Any) -> Event:
+        """A normalized event of `type_` carrying the call's fields, then `extra`."""
         event: Event = {"type": type_, "ts": ts, "source": self.source, "call_id": call.call_id, "caller": call.caller,
                         "caller_name": call.caller_name, "called": call.called, "queue": call.queue,
                         "agent": call.agent, "device": call.device, "direction": call.direction}
@@ -129,7 +132,9 @@ class CstaMapper:
     def _unusable(self) -> None:
         self.unknown += 1
 
-    def _call(self, conn: Any, create: bool = True) -> _Call | None:
+    def call_of(self, conn: Any, create: bool = True) -> Call | None:
+        """The call a connection's callID belongs to: a new one if unknown and `create`, else
+        None (counted as an orphan). KeyError when the connection has no callID."""
         csta_id = conn["callID"] if isinstance(conn, dict) else None
         if not csta_id:
             raise KeyError("callID")
@@ -139,12 +144,12 @@ class CstaMapper:
         if not create:
             self.orphans += 1
             return None
-        call = self.calls[csta_id] = _Call(csta_id, current=csta_id)
+        call = self.calls[csta_id] = Call(csta_id, current=csta_id)
         call.csta_ids.add(csta_id)
         self.ids[csta_id] = csta_id
         return call
 
-    def _learn_parties(self, call: _Call, body: dict[str, Any]) -> None:
+    def _learn_parties(self, call: Call, body: dict[str, Any]) -> None:
         calling = body.get("callingDevice")
         if isinstance(calling, dict) and ("restricted" in calling or "notKnown" in calling) and not call.caller:
             call.withheld = "restricted" in calling
@@ -158,7 +163,7 @@ class CstaMapper:
         if called and call.called is None:
             call.called = called
 
-    def _offer(self, call: _Call, ts: float, out: list[Event]) -> None:
+    def _offer(self, call: Call, ts: float, out: list[Event]) -> None:
         if call.offered or call.consult:
             return
         call.offered = True
@@ -169,26 +174,9 @@ class CstaMapper:
                 digits = len((call.called or "").lstrip("+"))
                 call.direction = "outbound" if digits > self.internal_digits else "internal"
         extra = {"x": {"withheld": True}} if call.withheld else {}
-        out.append(self._event("call.offered", call, ts, **extra))
+        out.append(self.event("call.offered", call, ts, **extra))
 
-    def _alias(self, csta_id: str | None, call: _Call, current: bool = False) -> None:
-        """A callID now belongs to `call`: merge the leg it named (a consultation) into it."""
-        if not csta_id:
-            return
-        if current:
-            call.current = csta_id
-        if self.ids.get(csta_id) == call.call_id:
-            return
-        other_id = self.ids.get(csta_id)
-        if other_id is not None and other_id in self.calls:
-            other = self.calls.pop(other_id)
-            for cid in other.csta_ids:
-                self.ids[cid] = call.call_id
-                call.csta_ids.add(cid)
-        self.ids[csta_id] = call.call_id
-        call.csta_ids.add(csta_id)
-
-    def _close(self, call: _Call, ts: float, out: list[Event], t: float | None = None, **extra: Any) -> None:
+    def _close(self, call: Call, ts: float, out: list[Event], t: float | None = None, **extra: Any) -> None:
         if self.recordings.open:
             self.recordings.call_ended(call, ts, t, out)
         self.calls.pop(call.call_id, None)
@@ -196,12 +184,12 @@ class CstaMapper:
             if self.ids.get(cid) == call.call_id:
                 del self.ids[cid]
         if call.offered:
-            out.append(self._event("call.cleared", call, ts, **extra))
+            out.append(self.event("call.cleared", call, ts, **extra))
 
     # -- call events ------------------------------------------------------------------------
 
     def _delivered(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["connection"])
+        call = self.call_of(b["connection"])
         assert call is not None
         self._learn_parties(call, b)
         alerting = device_id(b.get("alertingDevice")) or b["connection"].get("deviceID")
@@ -211,15 +199,15 @@ class CstaMapper:
             self._offer(call, ts, out)
             call.t_ring = t
             agent = self.agents.at(alerting)
-            out.append(self._event("call.delivered", call, ts, agent=agent, device=agent or alerting))
+            out.append(self.event("call.delivered", call, ts, agent=agent, device=agent or alerting))
         elif call.origin is not None and alerting != call.origin:  # a call an agent made reaches its party
             self._offer(call, ts, out)
-            out.append(self._event("call.delivered", call, ts, device=alerting))
+            out.append(self.event("call.delivered", call, ts, device=alerting))
         elif call.origin is None:
             self._offer(call, ts, out)  # a call arriving at a VDN / routing device
 
     def _queued(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["queuedConnection"])
+        call = self.call_of(b["queuedConnection"])
         assert call is not None
         self._learn_parties(call, b)
         call.queue = device_id(b.get("queue")) or b["queuedConnection"].get("deviceID")
@@ -228,10 +216,10 @@ class CstaMapper:
         call.t_queued = t
         call.position = int(b.get("numberQueued") or 0)
         self._offer(call, ts, out)
-        out.append(self._event("call.queued", call, ts, position=call.position))
+        out.append(self.event("call.queued", call, ts, position=call.position))
 
     def _established(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["establishedConnection"])
+        call = self.call_of(b["establishedConnection"])
         assert call is not None
         self._learn_parties(call, b)
         answering = device_id(b.get("answeringDevice")) or b["establishedConnection"].get("deviceID")
@@ -250,10 +238,10 @@ class CstaMapper:
         else:
             call.device = answering
         call.in_queue = False
-        out.append(self._event("call.established", call, ts, **extra))
+        out.append(self.event("call.established", call, ts, **extra))
 
     def _diverted(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["connection"], create=False)
+        call = self.call_of(b["connection"], create=False)
         if call is None or call.consult:
             return
         diverting = device_id(b.get("divertingDevice")) or b["connection"].get("deviceID")
@@ -262,79 +250,39 @@ class CstaMapper:
             agent = self.agents.at(diverting)
             ring = round(t - call.t_ring, 3) if call.t_ring is not None else None
             call.t_ring = None
-            out.append(self._event("call.diverted", call, ts, cause=cause, agent=agent, device=agent or diverting,
-                                   ring=ring))
+            out.append(self.event("call.diverted", call, ts, cause=cause, agent=agent, device=agent or diverting,
+                                  ring=ring))
             return
         wait = round(t - call.t_queued, 3) if call.t_queued is not None else None
         call.in_queue = False
-        out.append(self._event("call.diverted", call, ts, cause=cause, wait=wait, position=call.position))
+        out.append(self.event("call.diverted", call, ts, cause=cause, wait=wait, position=call.position))
 
     def _held(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["heldConnection"], create=False)
+        call = self.call_of(b["heldConnection"], create=False)
         if call is None or call.held or call.consult:
             return
         call.held = True
         agent = self.agents.at(device_id(b.get("holdingDevice")))
-        out.append(self._event("call.held", call, ts, agent=agent or call.agent))
+        out.append(self.event("call.held", call, ts, agent=agent or call.agent))
 
     def _retrieved(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["retrievedConnection"], create=False)
+        call = self.call_of(b["retrievedConnection"], create=False)
         if call is None or not call.held or call.consult:
             return
         call.held = False
         agent = self.agents.at(device_id(b.get("retrievingDevice")))
-        out.append(self._event("call.retrieved", call, ts, agent=agent or call.agent))
-
-    def _merge_legs(self, call: _Call, b: dict[str, Any], list_key: str) -> None:
-        secondary = b.get("secondaryOldCall")
-        if isinstance(secondary, dict):
-            self._alias(secondary.get("callID"), call)
-        items = b.get(list_key)
-        for item in as_list(items.get("connectionListItem") if isinstance(items, dict) else None):
-            new = item.get("newConnection") if isinstance(item, dict) else None
-            if isinstance(new, dict):
-                self._alias(new.get("callID"), call, current=True)
-
-    def _transferred(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["primaryOldCall"], create=False)
-        if call is None:
-            return
-        kind = "attended" if isinstance(b.get("secondaryOldCall"), dict) else "blind"
-        self._merge_legs(call, b, "transferredConnections")
-        agent = self.agents.at(device_id(b.get("transferringDevice"))) or call.agent
-        target = device_id(b.get("transferredToDevice"))
-        if call.held:
-            call.held = False
-            out.append(self._event("call.retrieved", call, ts, agent=agent))
-        out.append(self._event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
-        call.agent = None
-        call.device = target
-        call.t_ring = None
-
-    def _conferenced(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["primaryOldCall"], create=False)
-        if call is None:
-            return
-        self._merge_legs(call, b, "conferenceConnections")
-        agent = self.agents.at(device_id(b.get("conferencingDevice"))) or call.agent
-        if call.held:
-            call.held = False
-            out.append(self._event("call.retrieved", call, ts, agent=agent))
-        # A supervisor's SingleStepConferenceCall says how it joined: silent (listen) or active (barge).
-        how = {"silentParticipation": "silent", "activeParticipation": "active"}.get(str(b.get("cause")))
-        out.append(self._event("call.conferenced", call, ts, agent=agent, target=device_id(b.get("addedParty")),
-                               **({"x": {"participation": how}} if how else {})))
+        out.append(self.event("call.retrieved", call, ts, agent=agent or call.agent))
 
     def _failed(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["failedConnection"], create=False)
+        call = self.call_of(b["failedConnection"], create=False)
         if call is None or call.consult:
             return
         self._offer(call, ts, out)
-        out.append(self._event("call.failed", call, ts, cause=str(b.get("cause") or "unknown"),
-                               device=device_id(b.get("failingDevice"))))
+        out.append(self.event("call.failed", call, ts, cause=str(b.get("cause") or "unknown"),
+                              device=device_id(b.get("failingDevice"))))
 
     def _initiated(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["initiatedConnection"])
+        call = self.call_of(b["initiatedConnection"])
         assert call is not None
         station = device_id(b.get("initiatingDevice")) or b["initiatedConnection"].get("deviceID")
         call.origin = station
@@ -344,7 +292,7 @@ class CstaMapper:
             call.consult = True
 
     def _originated(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["originatedConnection"])
+        call = self.call_of(b["originatedConnection"])
         assert call is not None
         station = device_id(b.get("callingDevice")) or b["originatedConnection"].get("deviceID")
         if call.origin is None:
@@ -359,7 +307,7 @@ class CstaMapper:
 
     def _connection_cleared(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
         conn = b["droppedConnection"]
-        call = self._call(conn, create=False)
+        call = self.call_of(conn, create=False)
         if call is None or call.consult:
             return
         dropped = conn.get("deviceID") or device_id(b.get("releasingDevice"))
@@ -367,10 +315,10 @@ class CstaMapper:
             return
         call.in_queue = False  # the caller gave up while queued or ringing
         wait = round(t - call.t_queued, 3) if call.t_queued is not None else 0.0
-        out.append(self._event("call.abandoned", call, ts, disposition="abandoned", wait=wait, position=call.position))
+        out.append(self.event("call.abandoned", call, ts, disposition="abandoned", wait=wait, position=call.position))
 
     def _call_cleared(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
-        call = self._call(b["clearedCall"], create=False)
+        call = self.call_of(b["clearedCall"], create=False)
         if call is None:
             return
         csta_id = b["clearedCall"]["callID"]
@@ -389,7 +337,7 @@ class CstaMapper:
 
     def _route_request(self, b: dict[str, Any], ts: float, t: float, out: list[Event]) -> None:
         routed = b.get("routedCall")
-        call = self._call(routed) if isinstance(routed, dict) else None
+        call = self.call_of(routed) if isinstance(routed, dict) else None
         if call is not None:
             self._learn_parties(call, b)
         out.append({"type": "route.request", "ts": ts, "source": self.source,
@@ -423,17 +371,17 @@ class CstaMapper:
             for cid, state in items:
                 if cid in self.ids:
                     continue
-                call = self._call({"callID": cid})
+                call = self.call_of({"callID": cid})
                 assert call is not None
                 if state == "queued":
                     call.queue, call.in_queue = dev, True
                     self._offer(call, ts, out)
-                    out.append(self._event("call.queued", call, ts, position=0))
+                    out.append(self.event("call.queued", call, ts, position=0))
                 elif self.agents.is_station(dev) and state in ("connected", "hold"):
                     call.agent = self.agents.at(dev)
                     call.device = call.agent or dev
                     self._offer(call, ts, out)
-                    out.append(self._event("call.established", call, ts))
+                    out.append(self.event("call.established", call, ts))
                 else:
                     self._offer(call, ts, out)
         out.append({"type": "system.resynced", "ts": ts, "source": self.source, "calls": len(self.calls),
