@@ -154,11 +154,14 @@ async def test_plugin_publishes_events_and_serves_request_ops(tmp_path):
     sub = Subscriber(daemon.config.bus.pub, "screenpop.")
     await daemon.start()
     try:
+        # push() needs the driver logged in (bus.subscribe came first under load: IndexError)
+        await wait_for(lambda: daemon.counters.get("driver.asterisk.resyncs") >= 1)
         await wait_for(lambda: daemon.counters.get("bus.subscribe") > 0)
         pbx.push(call("7.1"))
         topic, pop = await sub.recv(timeout=10)
         assert topic == "screenpop.hq.1001.pop" and pop["call_id"] == "7.1" and pop["source"] == "publisher"
-        assert daemon.counters.get("plugins.publisher.pops") == 1
+        # The plugin counts on its own thread after handing the pop to the loop: it may come later.
+        await wait_for(lambda: daemon.counters.get("plugins.publisher.pops") == 1)
         reply = await request(daemon.config.bus.req, {"op": "example.echo", "text": "hi", "id": 3})
         assert reply == {"ok": True, "result": {"echo": "hi"}, "id": 3}
         reply = await request(daemon.config.bus.req, {"op": "example.echo", "refuse": True})
