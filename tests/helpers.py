@@ -113,6 +113,13 @@ async def search_all(endpoint: str, principal: str, **spec: Any) -> list[dict[st
             return rows
 
 
+async def store_flushed(daemon: Daemon, timeout: float = 30.0) -> bool:
+    """Everything the daemon submitted to its store so far is committed (its writer process is
+    another process: a fixed sleep is not enough on a busy machine). Off the loop, which keeps
+    serving while it waits."""
+    return await asyncio.get_running_loop().run_in_executor(None, daemon.store.flush, timeout)
+
+
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ScriptedAmi, Subscriber, frame, free_port, request, site_config, wait_for
+from helpers import ScriptedAmi, Subscriber, frame, free_port, request, site_config, store_flushed, wait_for
 from test_control_crm import SIM, caller
 from ctid.control import OPS, ControlService
 from ctid.daemon import Daemon
@@ -98,7 +98,7 @@ async def test_call_data_follows_the_call_into_its_events_and_cdr(site):
     assert (await ask(daemon, "call.hangup", call_id=call_id, agent="1001"))["ok"]
     cleared = await sub.until(lambda e: e["type"] == "call.cleared" and e["call_id"] == call_id)
     assert cleared["data"] == {"ticket": "T-43", "reason": "billing"}
-    assert daemon.store.flush(5)
+    assert await store_flushed(daemon)
     [cdr] = [r for r in cdrs(daemon.store.engine) if r["call_id"] == call_id]
     assert cdr["x"]["data"] == {"ticket": "T-43", "reason": "billing"}
     # data for a call that is not up is refused by the control layer, and nothing is published

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 
 from csta_support import site
-from helpers import free_port, recordings_daemon, request, search_all, wait_for
+from helpers import free_port, recordings_daemon, request, search_all, store_flushed, wait_for
 from ctid.drivers.csta.sim import CstaSimulator
 from ctid.drivers.csta.simrender import RECORDINGS
 from ctid.store import query as store_query
@@ -31,7 +31,7 @@ async def test_csta_recordings_are_indexed_and_searchable(tmp_path):
 
             rows = await search_all(req, "admin")
             assert len(rows) >= 5 and len(started) >= len(rows)
-            await asyncio.sleep(0.3)  # the store's writer is batched
+            assert await store_flushed(daemon)  # every finished call's CDR is in
             cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
             for row in rows:
                 cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call, by its normalized call_id

@@ -43,7 +43,10 @@ async def test_run_publishes_and_sigterm_flushes_the_database(tmp_path):
                 break
             await asyncio.sleep(0.05)
         assert pbx.logins == 1, "the daemon did not log in to the PBX"
-        await asyncio.sleep(0.3)  # let the SUB subscription reach the daemon
+        for _ in range(200):  # the SUB subscription reached the daemon (a fixed sleep was too short under load)
+            if (await request(req, {"op": "stats"}))["result"].get("bus.subscribe", 0) > 0:
+                break
+            await asyncio.sleep(0.05)
         pbx.push(call_frames("77.1"))
         cleared = await sub.until(lambda e: e["type"] == "call.cleared")
         assert cleared["disposition"] == "answered" and cleared["wait"] == 4.0 and cleared["agent"] == "1001"

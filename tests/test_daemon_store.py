@@ -4,11 +4,10 @@ sockets, the real writer process)."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from typing import Any
 
-from helpers import Subscriber, free_port, request, site_config
+from helpers import Subscriber, free_port, request, site_config, store_flushed, wait_for
 from ctid.daemon import Daemon
 from ctid.store import StoreProcess, call_events, cdrs
 
@@ -23,10 +22,6 @@ def call(call_id: str) -> list[dict[str, Any]]:
             {**base, "type": "call.cleared", "ts": T0 + 30, "agent": "1001", "cause": "normal"}]
 
 
-async def flush(daemon: Daemon) -> bool:
-    return await asyncio.get_running_loop().run_in_executor(None, daemon.store.flush, 30)
-
-
 async def test_the_store_journals_the_published_bytes_and_survives_a_killed_writer(tmp_path) -> None:
     config = site_config(tmp_path, free_port())
     daemon = Daemon(config)
@@ -35,11 +30,11 @@ async def test_the_store_journals_the_published_bytes_and_survives_a_killed_writ
     sub = Subscriber(config.bus.pub, "call.")
     try:
         assert isinstance(daemon.store, StoreProcess)
-        await asyncio.sleep(0.3)  # the subscription reaches the daemon
+        await wait_for(lambda: daemon.counters.get("bus.subscribe") > 0)  # the subscription reached the daemon
         for event in call("c1"):
             daemon.dispatch(event)
         published = [await sub.recv() for _ in range(4)]
-        assert await flush(daemon)
+        assert await store_flushed(daemon)
         journal = call_events(daemon.store.engine, "c1")
         assert [row["payload"] for row in journal] == [body for _, body in published]  # seq, epoch, site and all
         (cdr,) = cdrs(daemon.store.engine)
@@ -50,7 +45,7 @@ async def test_the_store_journals_the_published_bytes_and_survives_a_killed_writ
             for event in call(f"k{n}"):
                 daemon.dispatch(event)
         daemon.store._proc.kill()  # ... and dies with the process
-        assert await flush(daemon)
+        assert await store_flushed(daemon)
         assert len(cdrs(daemon.store.engine)) == 51
         stats = (await request(config.bus.req, {"op": "stats"}))["result"]
         assert stats["store.restarts"] == 1 and stats["store.pending"] == 0 and stats["store.written"] == 51 * 5

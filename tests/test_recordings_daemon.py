@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from helpers import free_port, recordings_daemon, request, search_all, site_config, wait_for
+from helpers import free_port, recordings_daemon, request, search_all, site_config, store_flushed, wait_for
 from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid.store import query as store_query
 
@@ -27,8 +27,7 @@ async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_pat
 
             rows = await search_all(req, "admin")
             assert len(rows) >= 5
-            await wait_for(lambda: len(store_query.cdrs(daemon.store.engine)) >= 1)
-            await asyncio.sleep(0.3)  # the store's writer is batched
+            assert await store_flushed(daemon)  # every finished call's CDR is in
             cdrs = {c["call_id"]: c for c in store_query.cdrs(daemon.store.engine)}
             for row in rows:
                 cdr = cdrs[row["call_id"]]  # every recording belongs to a finished call
