@@ -121,6 +121,12 @@ class AmiLink:
     async def _session(self) -> None:
         opts = self.opts
         reader, writer = await asyncio.wait_for(asyncio.open_connection(opts.host, opts.port), opts.connect_timeout)
+        if self._stopping:
+            # stop() came while connecting (it had no writer to close), and its cancellation may
+            # be lost: Python 3.11's wait_for returns the connection when the cancel comes as it
+            # completes. Without this the session would log in and serve until the PBX hangs up.
+            writer.close()
+            return
         self._writer = writer
         parser = FrameParser(drop=DRIVER_DROP)
         loop = asyncio.get_running_loop()

@@ -150,6 +150,9 @@ class CstaLink:
         opts = self.opts
         reader, writer = await asyncio.wait_for(
             asyncio.open_connection(opts.host, opts.port, ssl=self._ssl()), opts.connect_timeout)
+        if self._stopping:  # stop() came while connecting: see the Asterisk link's _session
+            writer.close()
+            return
         self._writer = writer
         read_task = asyncio.ensure_future(self._read(reader, FrameParser()))
         tasks: list[asyncio.Task[Any]] = [read_task]
