@@ -27,6 +27,11 @@ from ctid.store import open_writer
 
 log = logging.getLogger("ctid.daemon")
 
+#: Seconds stop() waits for its tasks (drivers, stats) after cancelling them. A driver may lose its
+#: cancellation (Python 3.11's wait_for drops it when the awaited thing completes at that
+#: moment) or ignore it: the daemon still stops, and says which one it left behind.
+TASK_STOP_TIMEOUT = 10.0
+
 
 class Daemon:
     def __init__(self, config: Config, extra_plugins: dict[str, Any] | None = None) -> None:
@@ -50,6 +55,7 @@ class Daemon:
         if errors:
             raise ConfigError(config.source, errors)
         self._tasks: list[asyncio.Task] = []
+        self.task_stop_timeout = TASK_STOP_TIMEOUT
         self._stopped = asyncio.Event()
         self.counters.gauge("store.written", lambda: self.store.written)
         self.counters.gauge("store.pending", lambda: self.store.pending)
@@ -118,7 +124,7 @@ class Daemon:
         await self.plugins.start(self._plugin_context, self.bus.register_op)
         await self.routing.start()
         for driver in self.drivers:
-            self._tasks.append(asyncio.ensure_future(self._run_driver(driver)))
+            self._tasks.append(asyncio.create_task(self._run_driver(driver), name=f"driver {driver.name}"))
         if self.config.log.stats_interval > 0:
             self._tasks.append(asyncio.ensure_future(self._log_stats(self.config.log.stats_interval)))
         log.info("ctid started", extra={"ctx": {"site": self.config.site, "drivers": ",".join(d.name for d in self.drivers),
@@ -162,7 +168,11 @@ class Daemon:
         await asyncio.gather(*(d.stop() for d in self.drivers), return_exceptions=True)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, stuck = await asyncio.wait(self._tasks, timeout=self.task_stop_timeout)
+            for task in stuck:
+                self.counters.inc("daemon.stuck_tasks")
+                log.error("task did not end when cancelled; stopping without it", extra={"ctx": {"task": task.get_name()}})
         await self.routing.stop()
         await self.plugins.stop()
         await asyncio.get_running_loop().run_in_executor(None, self.store.close)
