@@ -119,7 +119,8 @@ async def test_no_key_and_a_stranger_key_get_nothing(site):
     public, secret = zmq.curve_keypair()
     stranger = client(None, "", keys_=(public.decode(), secret.decode()))
     assert await stranger.ask("snapshot", timeout=1.0) is None
-    assert daemon.counters.get("bus.auth_denied") >= 1, daemon.counters.snapshot()
+    # the ZAP refusal is counted when the daemon handles the handshake, not when ask() gives up
+    await wait_for(lambda: daemon.counters.get("bus.auth_denied") >= 1)
     admin = client("admin", "")
     assert (await admin.ask("ping"))["ok"]
     await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 1)
@@ -236,15 +237,15 @@ async def test_revoking_a_key_cuts_it_off_without_a_restart(site):
     await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 2)
     store.revoke("agent:1002")
     logged_on = asyncio.ensure_future(admin.until("agent.logged_on"))  # the admin reads all along, as clients do
-    await wait_for(lambda: daemon.counters.get("bus.reopened") >= 1, timeout=5)
+    await wait_for(lambda: daemon.counters.get("bus.reopened") >= 1)
     reply = await bob.ask("ping", timeout=2.0)
     assert reply is not None and reply["error"]["code"] == "unauthorized"
     # The admin's SUB reconnects and subscribes again by itself; the revoked one's handshake fails.
-    await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 3, timeout=5)
+    await wait_for(lambda: daemon.counters.get("bus.subscribe") >= 3)
     assert (await admin.ask("agent.login", agent="1002", queues=["sales"]))["ok"]
     assert (await logged_on)["agent"] == "1002"
     assert await bob.collect(0.3) == []
-    assert daemon.counters.get("bus.auth_denied") >= 1
+    await wait_for(lambda: daemon.counters.get("bus.auth_denied") >= 1)  # bob's SUB reconnects on its own time
 
 
 async def test_replayed_malformed_and_oversized_requests(site):
