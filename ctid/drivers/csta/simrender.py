@@ -11,6 +11,8 @@ Each rendered event is `(devices, name, fields)`: the server reports it on the f
 the VDN and the splits come after: their monitors follow a call to its end, which is how
 an ACD call stays visible after the agent's station has left it.
 
+Agents' logon, ready / not ready and after-call work are rendered by `simagents.py`.
+
 Recordings are ECMA-269 voice-unit events (docs/csta.md): RecordEvent when the model starts
 recording a call (where the AMI simulator renders MixMonitorStart), StopEvent when it stops
 one explicitly, when the call leaves (hang-up, abandon, time-out) and before a new recording
@@ -23,7 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ctid.drivers.csta.protocol import NS_AVAYA, connection, device, timestamp
-from ctid.sim.model import Agent, Call, Happening
+from ctid.drivers.csta.simagents import AgentRenderer
+from ctid.sim.model import Call, Happening
 from ctid.sim.traffic import CallCenter
 
 Rendered = tuple[tuple[str, ...], str, dict[str, Any]]
@@ -56,8 +59,8 @@ class CstaRenderer:
         self.now = 0.0
         self.out: list[Rendered] = []
         self.legs: dict[int, _Leg] = {}
-        self.last_queue: dict[str, str] = {}  # agent ext -> the queue of its last call (for its ACW)
-        self.reasons = {r: str(i) for i, r in enumerate(model.b.pause_reasons, 1)}  # reason code per pause reason
+        self.agents = AgentRenderer(model.b.pause_reasons, self.emit)  # agent events (simagents.py)
+        self.reasons = self.agents.reasons  # reason code per pause reason
         self._ids = 1000
 
     def take(self) -> list[Rendered]:
@@ -67,8 +70,8 @@ class CstaRenderer:
     def __call__(self, h: Happening) -> None:
         self.now = h.t
         if h.agent is not None and h.queue is not None and h.kind in ("end", "blind_transfer", "attended_transfer"):
-            self.last_queue[h.agent.ext] = h.queue
-        handler = getattr(self, "_on_" + h.kind, None)
+            self.agents.last_queue[h.agent.ext] = h.queue  # the queue its after-call work is for
+        handler = self.agents.handlers.get(h.kind) or getattr(self, "_on_" + h.kind, None)
         if handler is not None:
             handler(h)
 
@@ -79,7 +82,8 @@ class CstaRenderer:
         return str(self._ids)
 
     def reason_code(self, reason: str) -> str:
-        return self.reasons.get(reason) or reason or "0"
+        """The reason code the server reports for a pause reason (simagents.py)."""
+        return self.agents.reason_code(reason)
 
     def emit(self, devices: tuple[str | None, ...], name: str, fields: dict[str, Any], **private: str) -> None:
         ext: dict[str, Any] = {"security": {"timestamp": timestamp(self.epoch + self.now)}}
@@ -392,52 +396,3 @@ class CstaRenderer:
             "establishedConnection": connection(leg.cid, number), "answeringDevice": device(number),
             "callingDevice": device(agent.ext), "calledDevice": device(number), "localConnectionInfo": "connected",
             "cause": "newCall"})
-
-    # -- agents --------------------------------------------------------------------------------
-
-    def _agent(self, agent: Agent, group: str | None = None) -> dict[str, Any]:
-        return {"agentDevice": device(agent.ext), "agentID": agent.ext, "acdGroup": group}
-
-    def _on_wrapup_start(self, h: Happening) -> None:
-        agent = h.agent
-        assert agent is not None
-        group = h.queue or self._last_queue(agent)
-        self.emit((agent.ext, group), "AgentWorkingAfterCallEvent", self._agent(agent, group))
-
-    def _last_queue(self, agent: Agent) -> str | None:
-        return self.last_queue.get(agent.ext)  # wrapup_start does not say which queue's call it follows
-
-    def _on_wrapup_end(self, h: Happening) -> None:
-        agent = h.agent
-        assert agent is not None
-        if not any(m.paused for m in agent.members.values()):  # else it stays not ready
-            self.emit((agent.ext,), "AgentReadyEvent", self._agent(agent))
-
-    def _on_pause(self, h: Happening, paused: bool = True) -> None:
-        agent = h.agent
-        assert agent is not None
-        for queue in h.info["queues"]:
-            if queue not in agent.members:
-                continue
-            if paused:
-                self.emit((agent.ext, queue), "AgentNotReadyEvent", self._agent(agent, queue),
-                          ReasonCode=self.reason_code(h.info.get("reason") or ""))
-            else:
-                self.emit((agent.ext, queue), "AgentReadyEvent", self._agent(agent, queue))
-
-    def _on_unpause(self, h: Happening) -> None:
-        self._on_pause(h, paused=False)
-
-    def _on_member_add(self, h: Happening) -> None:
-        agent, queue = h.agent, h.queue or ""
-        assert agent is not None
-        self.emit((agent.ext, queue), "AgentLoggedOnEvent", self._agent(agent, queue))
-        m = agent.members.get(queue)
-        if m is not None and m.paused:
-            self.emit((agent.ext, queue), "AgentNotReadyEvent", self._agent(agent, queue),
-                      ReasonCode=self.reason_code(m.reason))
-
-    def _on_member_remove(self, h: Happening) -> None:
-        agent, queue = h.agent, h.queue or ""
-        assert agent is not None
-        self.emit((agent.ext, queue), "AgentLoggedOffEvent", self._agent(agent, queue))
