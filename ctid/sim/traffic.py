@@ -9,7 +9,8 @@ and is made inside a step, never at a wall-clock moment.
 Each happening goes synchronously to the sinks, *after* the state it describes was
 applied (an agent that stops ringing is idle when `ring_noanswer` is delivered), so
 a renderer may read the live model to fill in what the happening does not carry.
-Wire control (originate, pause, members, hangup, redirect) is in `control.py`.
+What an answered call does (hold, transfers, the end of the talk) is in `talk.py`; wire
+control (originate, pause, members, hangup, redirect) is in `control.py`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from typing import Any, Callable
 from ctid.sim.callers import CallerPool
 from ctid.sim.control import Control
 from ctid.sim.model import Agent, Call, Happening, Membership, Queue, SimConfig
+from ctid.sim.talk import Talk
 
 Sink = Callable[[Happening], None]
 
 
-class CallCenter(Control):
+class CallCenter(Talk, Control):
     """The PBX-neutral call center. `traffic=False` gives a quiet PBX that only does what it is told."""
 
     def __init__(self, config: SimConfig | None = None, seed: int | None = None, *, traffic: bool = True,
@@ -309,46 +311,7 @@ class CallCenter(Control):
                    ring=self.now - call.ring_t0)
         self._plan_talk(call)
 
-    # -- talk ------------------------------------------------------------------------------
-
-    def _plan_talk(self, call: Call) -> None:
-        b, r, phase, talk = self.b, self.rng, call.phase, call.talk
-        others = [n for n in self.queues if n != call.queue]
-        x = r.random()
-        if x < b.blind_transfer and others:
-            self._at(talk * r.uniform(0.3, 0.8), self._blind, call, phase, r.choice(others))
-            return
-        if x < b.blind_transfer + b.attended_transfer:
-            self._at(talk * r.uniform(0.3, 0.8), self._consult, call, phase)
-            return
-        end = talk
-        if r.random() < b.hold:
-            start, length = talk * r.uniform(0.2, 0.6), r.uniform(b.hold_min, b.hold_max)
-            self._at(start, self._hold, call, phase, True)
-            self._at(start + length, self._hold, call, phase, False)
-            end += length
-        if r.random() < b.record_stop:
-            self._at(talk * r.uniform(0.1, 0.9), self._record_stop, call, phase)
-        by = "caller" if r.random() < b.caller_hangup else "agent"
-        late = by == "agent" and r.random() < b.late_complete
-        self._at(end, self._finish, call, phase, by, late)
-
-    def _live(self, call: Call, phase: int, *states: str) -> bool:
-        return call.phase == phase and call.state in states
-
-    def _hold(self, call: Call, phase: int, on: bool) -> None:
-        if self._live(call, phase, "talking") and call.held != on:
-            call.held = on
-            self._emit("hold" if on else "unhold", call, call.agent, call.queue)
-
-    def _record_stop(self, call: Call, phase: int) -> None:
-        if self._live(call, phase, "talking") and call.recording:
-            call.recording = False
-            self._emit("record_stop", call, call.agent, call.queue)
-
-    def _finish(self, call: Call, phase: int, by: str, late: bool = False) -> None:
-        if self._live(call, phase, "talking"):
-            self._complete(call, by, late=late)
+    # -- the agent is free again -------------------------------------------------------------
 
     def _complete(self, call: Call, by: str, kind: str = "end", late: bool = False, **extra: Any) -> Agent:
         """The agent's part of a queue call is over (end of talk or a transfer): count it, free the agent."""
@@ -383,38 +346,3 @@ class CallCenter(Control):
         if wrapup > 0:
             self._emit("wrapup_end", agent=agent)
         self._kick(*agent.members)
-
-    def _blind(self, call: Call, phase: int, target: str) -> None:
-        if not self._live(call, phase, "talking") or call.held:
-            return
-        self._complete(call, "transfer", kind="blind_transfer", target=target)
-        call.queue = target
-        self._enter_queue(call)
-
-    def _consult(self, call: Call, phase: int) -> None:
-        if not self._live(call, phase, "talking") or call.held:
-            return
-        call.state = "consult"
-        call.held = True
-        call.target = self.b.consult_target
-        self._emit("consult", call, call.agent, call.queue, target=call.target)
-        answer = self.rng.uniform(2.0, 4.0)
-        self._at(answer, self._consult_answer, call, phase)
-        self._at(answer + self.rng.uniform(3.0, 8.0), self._transfer_done, call, phase)
-
-    def _consult_answer(self, call: Call, phase: int) -> None:
-        if self._live(call, phase, "consult"):
-            self._emit("consult_answer", call, call.agent, call.queue, target=call.target)
-
-    def _transfer_done(self, call: Call, phase: int) -> None:
-        if not self._live(call, phase, "consult"):
-            return
-        call.held = False
-        call.state = "transferred"
-        self._complete(call, "transfer", kind="attended_transfer", target=call.target)
-        self._at(self.rng.uniform(10.0, 60.0), self._target_done, call, call.phase)
-
-    def _target_done(self, call: Call, phase: int) -> None:
-        if self._live(call, phase, "transferred"):
-            self._drop(call)
-            self._emit("end", call, None, call.queue, by="target", talk=self.now - call.t_connect, wait=call.wait)
