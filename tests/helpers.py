@@ -120,6 +120,17 @@ async def store_flushed(daemon: Daemon, timeout: float = 30.0) -> bool:
     return await asyncio.get_running_loop().run_in_executor(None, daemon.store.flush, timeout)
 
 
+async def caught_up(daemon: Daemon) -> None:
+    """Everything the (paused) PBX sent so far has been dispatched and handled by every plugin:
+    each AMI driver's Ping is answered after the events before it on the same connection,
+    then the plugins' queues are drained. In place of a sleep that hopes for as much."""
+    for driver in daemon.drivers:
+        await driver.action("Ping", timeout=30)  # type: ignore[attr-defined]  (Asterisk drivers only)
+    for plugin in daemon.plugins.plugins.values():
+        if plugin.queue is not None and not plugin.disabled:
+            await asyncio.wait_for(plugin.queue.join(), 30)
+
+
 async def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

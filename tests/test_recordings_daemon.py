@@ -5,10 +5,9 @@ from the database."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import replace
 
-from helpers import free_port, recordings_daemon, request, search_all, site_config, store_flushed, wait_for
+from helpers import caught_up, free_port, recordings_daemon, request, search_all, site_config, store_flushed, wait_for
 from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid.store import query as store_query
 
@@ -23,7 +22,7 @@ async def test_simulated_recordings_are_searchable_and_survive_a_restart(tmp_pat
             sim.resume()
             await wait_for(lambda: daemon.counters.get("recordings.indexed") >= 5, timeout=30)
             sim.pause()
-            await asyncio.sleep(0.5)
+            await caught_up(daemon)  # what was in flight is indexed: the restarted index must equal `rows`
 
             rows = await search_all(req, "admin")
             assert len(rows) >= 5

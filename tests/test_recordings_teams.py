@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
-from helpers import recordings_daemon, search_all, site_config
+from helpers import caught_up, recordings_daemon, search_all, site_config
 from ctid.drivers.asterisk.sim import AmiSimulator
 from ctid.teams import TeamConfig
 
@@ -22,7 +22,7 @@ async def test_a_supervisor_finds_its_agents_recordings_across_queues(tmp_path):
     cfg = replace(site_config(tmp_path, port), teams=(NORTH,))
     req = cfg.bus.req
     try:
-        async with recordings_daemon(cfg):
+        async with recordings_daemon(cfg) as (daemon, _):
             sim.resume()
 
             async def north_in_two_queues() -> bool:
@@ -35,7 +35,7 @@ async def test_a_supervisor_finds_its_agents_recordings_across_queues(tmp_path):
                     break
                 await asyncio.sleep(0.2)
             sim.pause()
-            await asyncio.sleep(0.5)  # calls in flight finish; their recordings are indexed
+            await caught_up(daemon)  # calls in flight are indexed before the two searches compared below
 
             everything = await search_all(req, "admin")
             theirs = {r["recording_id"] for r in everything if r["agent"] in NORTH.agents}
