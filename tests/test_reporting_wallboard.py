@@ -69,7 +69,7 @@ async def test_wallboard_follows_the_simulator(tmp_path):
             f"http://127.0.0.1:{web_port}/", stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
         async with aiohttp.ClientSession() as http:
             targets = []
-            for _ in range(100):  # Chromium takes a moment to open its DevTools port
+            for _ in range(600):  # Chromium takes a moment to open its DevTools port (more on a busy machine)
                 try:
                     async with http.get(f"http://127.0.0.1:{cdp_port}/json/list") as r:
                         targets = [t for t in await r.json() if t["type"] == "page" and str(web_port) in t["url"]]
