@@ -44,7 +44,9 @@ def _await_chain(coro: object) -> list[str]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
+    # The whole protocol, as pytest-timeout counts it: a hang in teardown (pytest-asyncio
+    # closing the loop: leftover tasks, the default executor) is dumped too.
     timeout = float(item.config.getini("timeout") or 0)
     timer = None
     if timeout > DUMP_BEFORE:

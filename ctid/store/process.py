@@ -327,6 +327,9 @@ class StoreProcess:
                     return
             except Exception:  # a bug here must not leave flush() and close() waiting forever
                 log.exception("unexpected error in the store monitor")
+                if self._closing and time.monotonic() >= self._give_up_at:
+                    self._stop_writer()  # close() waits for this thread: it must end
+                    return
                 self._wakeup.wait(1.0)
 
     def _check(self, backoff: float) -> float:
@@ -341,10 +344,7 @@ class StoreProcess:
             self._check_starved()
         if code is None:
             if self._closing and time.monotonic() >= self._give_up_at:
-                log.error("writer process did not finish in time: stopping it",
-                          extra={"ctx": {"pending": len(self._unacked)}})
-                proc.kill()
-                proc.wait()
+                self._stop_writer()
                 self._drain_acks()
                 return -1
             return backoff
@@ -367,6 +367,13 @@ class StoreProcess:
         with self._send_lock:
             self._spawn()
         return backoff
+
+    def _stop_writer(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            log.error("writer process did not finish in time: stopping it", extra={"ctx": {"pending": len(self._unacked)}})
+            proc.kill()
+            proc.wait()
 
     def _merge_counts(self) -> None:
         """The ended process's counters join those of the processes before it."""

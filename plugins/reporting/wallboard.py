@@ -80,7 +80,7 @@ class Wallboard:
                 if not stats:
                     break
                 await resp.write(_frame(stats))
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:  # the browser went away (a cancellation at shutdown propagates)
             pass
         finally:
             self._streams.discard(stream)
