@@ -31,18 +31,13 @@ class Transfers:
 
     def transferred(self, b: Body, ts: float, t: float, out: list[Event]) -> None:
         """A TransferredEvent: attended when it names the consultation (secondaryOldCall), else blind."""
-        m = self._m
-        call = m.call_of(b["primaryOldCall"], create=False)
-        if call is None:
-            return
         kind = "attended" if isinstance(b.get("secondaryOldCall"), dict) else "blind"
-        self._merge_legs(call, b, "transferredConnections")
-        agent = m.agents.at(device_id(b.get("transferringDevice"))) or call.agent
+        joined = self._join(b, "transferredConnections", "transferringDevice", ts, out)
+        if joined is None:
+            return
+        call, agent = joined
         target = device_id(b.get("transferredToDevice"))
-        if call.held:
-            call.held = False
-            out.append(m.event("call.retrieved", call, ts, agent=agent))
-        out.append(m.event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
+        out.append(self._m.event("call.transferred", call, ts, kind=kind, agent=agent, target=target))
         call.agent = None
         call.device = target
         call.t_ring = None
@@ -50,18 +45,28 @@ class Transfers:
     def conferenced(self, b: Body, ts: float, t: float, out: list[Event]) -> None:
         """A ConferencedEvent (a consultation joined, or a supervisor's single-step conference)."""
         m = self._m
-        call = m.call_of(b["primaryOldCall"], create=False)
-        if call is None:
+        joined = self._join(b, "conferenceConnections", "conferencingDevice", ts, out)
+        if joined is None:
             return
-        self._merge_legs(call, b, "conferenceConnections")
-        agent = m.agents.at(device_id(b.get("conferencingDevice"))) or call.agent
-        if call.held:
-            call.held = False
-            out.append(m.event("call.retrieved", call, ts, agent=agent))
+        call, agent = joined
         # A supervisor's SingleStepConferenceCall says how it joined: silent (listen) or active (barge).
         how = {"silentParticipation": "silent", "activeParticipation": "active"}.get(str(b.get("cause")))
         out.append(m.event("call.conferenced", call, ts, agent=agent, target=device_id(b.get("addedParty")),
                            **({"x": {"participation": how}} if how else {})))
+
+    def _join(self, b: Body, list_key: str, by_key: str, ts: float, out: list[Event]) -> tuple[Call, str | None] | None:
+        """The call both events act on, its legs merged, and the agent who acted; a held call
+        is retrieved first (the transfer or conference takes it off hold)."""
+        m = self._m
+        call = m.call_of(b["primaryOldCall"], create=False)
+        if call is None:
+            return None
+        self._merge_legs(call, b, list_key)
+        agent = m.agents.at(device_id(b.get(by_key))) or call.agent
+        if call.held:
+            call.held = False
+            out.append(m.event("call.retrieved", call, ts, agent=agent))
+        return call, agent
 
     def _merge_legs(self, call: Call, b: Body, list_key: str) -> None:
         secondary = b.get("secondaryOldCall")
