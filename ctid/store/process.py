@@ -95,7 +95,7 @@ class StoreProcess:
         check_batching(batch_size, flush_interval)
         self.url = url
         self.max_pending = max_pending
-        #: Unacked events beyond which the idle-class writer is replaced by a normal one.
+        #: Unacked events beyond which the idle-class writer is lifted back to the normal class.
         self.backlog_limit = backlog_limit
         #: Seconds without any progress (while events wait) after which the idle writer is
         #: escalated; `relax_after`: how long it stays at normal class after that, at least.
