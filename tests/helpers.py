@@ -75,12 +75,18 @@ class Subscriber:
             if predicate(event):
                 return event
 
-    async def drain(self, quiet: float = 0.5) -> None:
-        try:
-            while True:
+    async def drain(self, quiet: float = 0.5, daemon: Daemon | None = None, timeout: float = 60.0) -> None:
+        """Receive until nothing comes for `quiet` seconds; with `daemon` (subscribed to
+        everything), also until the last event received is the last it published (on a busy
+        machine ZeroMQ's I/O thread may deliver later than `quiet`), for `timeout` at most."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
                 await self.recv(quiet)
-        except asyncio.TimeoutError:
-            pass
+            except asyncio.TimeoutError:
+                if daemon is None or asyncio.get_running_loop().time() > deadline \
+                        or (self.events and self.events[-1][1]["seq"] >= daemon.bus.seq):
+                    return
 
     def close(self) -> None:
         self.sock.close(0)

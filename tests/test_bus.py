@@ -122,7 +122,7 @@ async def test_clone_pattern_snapshot_then_updates_has_no_gap_and_no_duplicate(t
         live = {c["call_id"] for c in snap["calls"]}
         offered = {q["queue"]: q["offered"] for q in snap["queues"]}
         await wait_for(lambda: server.sent.is_set(), timeout=60)
-        await sub.drain(quiet=1.0)
+        await sub.drain(quiet=1.0, daemon=daemon)
         after = [e for _, e in sub.events if e["seq"] > n]
         assert after and after[0]["seq"] == n + 1
         assert [e["seq"] for e in after] == list(range(n + 1, n + 1 + len(after)))

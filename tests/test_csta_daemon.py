@@ -36,7 +36,7 @@ async def test_both_pbxs_tell_the_same_story_through_the_daemon(tmp_path):
         ami.resume()
         csta.resume()
         await asyncio.gather(ami.wait_idle(30), csta.wait_idle(30))
-        await sub.drain(quiet=1.0)
+        await sub.drain(quiet=1.0, daemon=daemon)
         events = [e for _, e in sub.events]
         by_source = {s: [e for e in events if e["source"] == s] for s in ("pbx1", "aes")}
         told_ami, told_csta = story(by_source["pbx1"]), story(by_source["aes"])

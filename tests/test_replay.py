@@ -30,7 +30,7 @@ async def replay(tmp_path, name: str, speed: float | None = None):
         await wait_for(lambda: daemon.counters.get("bus.subscribe") > 0)
         server.go.set()
         await wait_for(lambda: server.sent.is_set(), timeout=200)
-        await sub.drain(quiet=1.0)
+        await sub.drain(quiet=1.0, daemon=daemon)
         await daemon.stop()
         return [e for _, e in sub.events], daemon
     finally:

@@ -38,7 +38,7 @@ async def test_simulated_call_center_through_the_daemon(tmp_path):
         sim.resume()
         await asyncio.sleep(8)  # 320 simulated seconds
         sim.pause()
-        await sub.drain(quiet=1.0)
+        await sub.drain(quiet=1.0, daemon=daemon)
         events = [e for _, e in sub.events]
         types = Counter(e["type"] for e in events)
         assert types["call.offered"] >= 10 and types["call.cleared"] >= 5
